@@ -1,0 +1,229 @@
+"""Run ABPN on one image: levels, padding, coarse LRL, then tiled pyramid expansion.
+
+Memory stays bounded: levels >= 1 are held as float tensors (a quarter of the frame or less),
+and level 0 is only ever materialised tile by tile (input, H_0, B_0, R_0 of one tile), then
+written straight into the output array in the input's own dtype. Tiles whose receptive
+region the predicted mask says is untouched are copied from the input unchanged (exact), so
+cost follows the edited area, not the image area.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from abpn_cli.engine.geometry import Tile, choose_levels, padded_size, reflect_pad, tile_grid
+from abpn_cli.engine.modelfile import LoadedModel
+
+HALO = 8  # level-0 pixels; the expand + refine chain reaches 5, keep it even and spare
+NEUTRAL_BLEND = 0.5  # soft-light identity; written for skipped tiles in the blend dump
+
+
+@dataclass(frozen=True)
+class RetouchOptions:
+    levels: int | None = None  # None: choose from image size and training thumbnail
+    strength: float = 1.0  # opacity of the edit: R = I + s (R_model - I)
+    want_mask: bool = False
+    want_blend: bool = False
+    tile: int = 1024
+    skip_untouched: bool = True
+    skip_threshold: float = 0.05  # mask value under which a tile counts as untouched
+
+
+@dataclass
+class RetouchResult:
+    image: np.ndarray  # same shape and dtype as the input
+    mask: np.ndarray | None  # (H, W) float32 in [0, 1]
+    blend: np.ndarray | None  # (H, W, 3) float32
+    levels: int
+    tiles_total: int
+    tiles_skipped: int
+    seconds: float
+
+
+def _max_value(dtype: np.dtype) -> float:
+    if dtype == np.uint8:
+        return 255.0
+    if dtype == np.uint16:
+        return 65535.0
+    raise ValueError(f"unsupported pixel dtype {dtype}: expected uint8 or uint16")
+
+
+def _to_tensor(block: np.ndarray, scale: float, model: LoadedModel) -> Tensor:
+    t = torch.from_numpy(np.ascontiguousarray(block)).to(model.device)
+    t = t.permute(2, 0, 1).unsqueeze(0).to(model.dtype) * (1.0 / scale)
+    return t.contiguous(memory_format=torch.channels_last) if model.device.type == "cpu" else t
+
+
+def _to_pixels(t: Tensor, scale: float, dtype: np.dtype) -> np.ndarray:
+    arr = (t[0].float().clamp(0.0, 1.0) * scale).round().permute(1, 2, 0).cpu().numpy()
+    return arr.astype(dtype)
+
+
+def _half(t: Tile) -> Tile:
+    return Tile(*(v // 2 for v in (t.y0, t.y1, t.x0, t.x1, t.ya, t.yb, t.xa, t.xb)))
+
+
+def _crop(t: Tensor, tile: Tile) -> Tensor:
+    return t[:, :, tile.ya : tile.yb, tile.xa : tile.xb]
+
+
+def _inner(t: Tensor, tile: Tile) -> Tensor:
+    oy, ox = tile.y0 - tile.ya, tile.x0 - tile.xa
+    return t[:, :, oy : oy + tile.y1 - tile.y0, ox : ox + tile.x1 - tile.x0]
+
+
+def _down_tiled(fine: np.ndarray | Tensor, scale: float, model: LoadedModel, tile: int) -> Tensor:
+    """I_{i+1} = down(I_i) in tiles (exact: each tile's halo covers the 5x5 kernel)."""
+    if isinstance(fine, np.ndarray):
+        h, w = fine.shape[:2]
+    else:
+        h, w = fine.shape[2], fine.shape[3]
+    out = torch.empty((1, 3, h // 2, w // 2), dtype=model.dtype, device=model.device)
+    for t in tile_grid(h, w, h, w, tile, HALO):
+        if isinstance(fine, np.ndarray):
+            block = _to_tensor(fine[t.ya : t.yb, t.xa : t.xb], scale, model)
+        else:
+            block = _crop(fine, t)
+        down = model.module.down(block)
+        out[:, :, t.y0 // 2 : t.y1 // 2, t.x0 // 2 : t.x1 // 2] = _inner(down, _half(t))
+    return out
+
+
+def _refine_tile(
+    model: LoadedModel, fine: Tensor, coarse: Tensor, blend: Tensor, t: Tile
+) -> Tensor:
+    """B_i and I_i over the tile window from I_i (window), I_{i+1} and B_{i+1} (full)."""
+    ct = _half(t)
+    high = fine - model.module.up_laplacian(_crop(coarse, ct))  # H_i = I_i - up(I_{i+1})
+    return model.module.refine(_crop(blend, ct), high)  # Eq. 5
+
+
+def _refine_level_tiled(
+    model: LoadedModel, fine: Tensor, coarse: Tensor, blend: Tensor, tile: int
+) -> Tensor:
+    h, w = fine.shape[2], fine.shape[3]
+    out = torch.empty_like(fine)
+    for t in tile_grid(h, w, h, w, tile, HALO):
+        out[:, :, t.y0 : t.y1, t.x0 : t.x1] = _inner(
+            _refine_tile(model, _crop(fine, t), coarse, blend, t), t
+        )
+    return out
+
+
+def _tile_is_untouched(mask: Tensor, t: Tile, mask_stride: int, threshold: float) -> bool:
+    """True when the (dilated) mask under the tile's window stays below the threshold."""
+    my0 = max(0, t.ya // mask_stride - 1)
+    mx0 = max(0, t.xa // mask_stride - 1)
+    my1 = -(-t.yb // mask_stride) + 1
+    mx1 = -(-t.xb // mask_stride) + 1
+    return bool(mask[:, :, my0:my1, mx0:mx1].max() < threshold)
+
+
+@torch.inference_mode()
+def retouch(model: LoadedModel, pixels: np.ndarray, options: RetouchOptions) -> RetouchResult:
+    """Retouch one (H, W, 3) uint8/uint16 image; the result has the input's shape and dtype."""
+    start = time.perf_counter()
+    if pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) image, got shape {pixels.shape}")
+    if not 0.0 <= options.strength <= 1.0:
+        raise ValueError("strength must be within 0..1")
+    if options.tile < 64 or options.tile % 2:
+        raise ValueError("tile must be an even number >= 64")
+    scale = _max_value(pixels.dtype)
+    height, width = pixels.shape[:2]
+    levels = options.levels
+    if levels is None:
+        levels = choose_levels(height, width, model.config.thumbnail)
+    if levels < 0 or levels > 8:
+        raise ValueError("levels must be within 0..8")
+    ph, pw = padded_size(height, width, levels)
+    padded = reflect_pad(pixels, ph, pw)
+
+    if levels == 0:
+        return _retouch_dense(model, padded, pixels, scale, options, start)
+
+    # Gaussian pyramid: level 1 from the native-dtype frame in tiles, then whole tensors
+    gauss: list[Tensor] = [_down_tiled(padded, scale, model, options.tile)]
+    for _ in range(1, levels):
+        gauss.append(_down_tiled(gauss[-1], scale, model, options.tile))
+    mask, blend = model.module.coarse(gauss[-1])  # LRL + R-ABM on I_l
+    for i in range(levels - 2, -1, -1):  # B_{l-1} .. B_1, each from the next coarser level
+        blend = _refine_level_tiled(model, gauss[i], gauss[i + 1], blend, options.tile)
+
+    out = np.empty_like(pixels)
+    blend_out = np.empty((height, width, 3), np.float32) if options.want_blend else None
+    mask_stride = 4 * 2**levels  # M is at I_l / 4
+    tiles = tile_grid(height, width, ph, pw, options.tile, HALO)
+    skipped = 0
+    fine0 = gauss[0]
+    for t in tiles:
+        hy, hx = min(t.y1, height), min(t.x1, width)
+        if options.skip_untouched and _tile_is_untouched(
+            mask, t, mask_stride, options.skip_threshold
+        ):
+            out[t.y0 : hy, t.x0 : hx] = pixels[t.y0 : hy, t.x0 : hx]
+            if blend_out is not None:
+                blend_out[t.y0 : hy, t.x0 : hx] = NEUTRAL_BLEND
+            skipped += 1
+            continue
+        image = _to_tensor(padded[t.ya : t.yb, t.xa : t.xb], scale, model)
+        b0 = _refine_tile(model, image, fine0, blend, t)
+        result = model.module.apply_blend(image, b0)  # R_0 = f_a(I_0, B_0)
+        if options.strength < 1.0:
+            result = image + options.strength * (result - image)
+        inner = _inner(result, t)[:, :, : hy - t.y0, : hx - t.x0]
+        out[t.y0 : hy, t.x0 : hx] = _to_pixels(inner, scale, pixels.dtype)
+        if blend_out is not None:
+            b_inner = _inner(b0, t)[:, :, : hy - t.y0, : hx - t.x0]
+            blend_out[t.y0 : hy, t.x0 : hx] = b_inner[0].float().permute(1, 2, 0).cpu().numpy()
+    return RetouchResult(
+        image=out,
+        mask=_full_mask(mask, height, width, ph, pw) if options.want_mask else None,
+        blend=blend_out,
+        levels=levels,
+        tiles_total=len(tiles),
+        tiles_skipped=skipped,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _full_mask(mask: Tensor, height: int, width: int, ph: int, pw: int) -> np.ndarray:
+    """Upsample M (I_l/4) bilinearly to the padded frame and crop to the image."""
+    full = F.interpolate(mask.float(), size=(ph, pw), mode="bilinear", align_corners=False)
+    return full[0, 0, :height, :width].cpu().numpy().astype(np.float32)
+
+
+def _retouch_dense(
+    model: LoadedModel,
+    padded: np.ndarray,
+    pixels: np.ndarray,
+    scale: float,
+    options: RetouchOptions,
+    start: float,
+) -> RetouchResult:
+    """l = 0: the image is its own thumbnail (small images only)."""
+    height, width = pixels.shape[:2]
+    image = _to_tensor(padded, scale, model)
+    mask, blend = model.module.coarse(image)
+    result = model.module.apply_blend(image, blend)
+    if options.strength < 1.0:
+        result = image + options.strength * (result - image)
+    out = _to_pixels(result[:, :, :height, :width], scale, pixels.dtype)
+    blend_np = None
+    if options.want_blend:
+        blend_np = blend[0, :, :height, :width].float().permute(1, 2, 0).cpu().numpy()
+    return RetouchResult(
+        image=out,
+        mask=_full_mask(mask, height, width, *padded.shape[:2]) if options.want_mask else None,
+        blend=blend_np,
+        levels=0,
+        tiles_total=1,
+        tiles_skipped=0,
+        seconds=time.perf_counter() - start,
+    )

@@ -1,0 +1,129 @@
+"""Local retouching layer (ABPN Sec. 4.2): mutual encoder, mask branch, retouching branch.
+
+It runs on the thumbnail I_l only, so its cost does not grow with the photo.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class ConvBlock(nn.Module):
+    """3x3 conv + BatchNorm + activation; stride 2 in the encoder."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1, leaky: bool = False) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
+        self.act = nn.LeakyReLU(0.2) if leaky else nn.ReLU()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.bn(self.conv(x)))
+
+
+class MutualEncoder(nn.Module):
+    """Six stride-2 conv blocks; returns F_skip_0..F_skip_6 (F_skip_0 = I_l)."""
+
+    def __init__(self, widths: list[int]) -> None:
+        super().__init__()
+        chans = [3, *widths]
+        self.blocks = nn.ModuleList(
+            [ConvBlock(chans[i], chans[i + 1], stride=2) for i in range(len(widths))]
+        )
+
+    def forward(self, thumb: Tensor) -> list[Tensor]:
+        skips = [thumb]
+        x = thumb
+        for block in self.blocks:
+            x = block(x)
+            skips.append(x)
+        return skips
+
+
+def _up_to(x: Tensor, ref: Tensor) -> Tensor:
+    return F.interpolate(x, size=(ref.shape[2], ref.shape[3]), mode="bilinear", align_corners=False)
+
+
+class MaskBranch(nn.Module):
+    """Mask prediction branch: four U-Net up blocks from F_skip_6 to I_l/4, then a 1x1 head."""
+
+    def __init__(self, widths: list[int], mask_widths: list[int]) -> None:
+        super().__init__()
+        # up block i goes from scale 2^(6-i) to 2^(5-i) and concatenates F_skip_(5-i)
+        cins = [widths[5], *mask_widths[:3]]
+        skips = [widths[4], widths[3], widths[2], widths[1]]
+        self.blocks = nn.ModuleList(
+            [ConvBlock(cins[i] + skips[i], mask_widths[i], leaky=True) for i in range(4)]
+        )
+        self.head = nn.Conv2d(mask_widths[3], 1, 1)
+
+    def forward(self, skips: list[Tensor]) -> Tensor:
+        x = skips[6]
+        for i, block in enumerate(self.blocks):
+            skip = skips[5 - i]
+            x = block(torch.cat([_up_to(x, skip), skip], dim=1))
+        return torch.sigmoid(self.head(x))  # M at I_l / 4
+
+
+class GatedConv(nn.Module):
+    """Gated convolution (Yu et al. 2019): act(conv_f(x)) * sigmoid(conv_g(x))."""
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, 2 * cout, 3, padding=1)
+        self.act = nn.LeakyReLU(0.2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        feat, gate = self.conv(x).chunk(2, dim=1)
+        return self.act(feat) * torch.sigmoid(gate)
+
+
+class LocalAttentiveModule(nn.Module):
+    """LAM: gated conv over Cat(up(features), F_skip_i, M resized to this scale)."""
+
+    def __init__(self, cin: int, cskip: int, cout: int) -> None:
+        super().__init__()
+        self.gated = GatedConv(cin + cskip + 1, cout)
+
+    def forward(self, x: Tensor, skip: Tensor, mask: Tensor) -> Tensor:
+        m = _up_to(mask, skip)
+        return self.gated(torch.cat([_up_to(x, skip), skip, m], dim=1))
+
+
+class LocalRetouchingBranch(nn.Module):
+    """Six LAMs from F_skip_6 back to the thumbnail; predicts a bounded residual on I_l."""
+
+    def __init__(self, widths: list[int], lrb_widths: list[int]) -> None:
+        super().__init__()
+        cins = [widths[5], *lrb_widths[:5]]
+        skip_ch = [widths[4], widths[3], widths[2], widths[1], widths[0], 3]
+        self.lams = nn.ModuleList(
+            [LocalAttentiveModule(cins[i], skip_ch[i], lrb_widths[i]) for i in range(6)]
+        )
+        self.head = nn.Conv2d(lrb_widths[5], 3, 3, padding=1)
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, skips: list[Tensor], mask: Tensor) -> Tensor:
+        x = skips[6]
+        for i, lam in enumerate(self.lams):
+            x = lam(x, skips[5 - i], mask)
+        # decision (ABPN.md): R_l = clamp(I_l + tanh(.)), a bounded residual
+        return (skips[0] + torch.tanh(self.head(x))).clamp(0.0, 1.0)
+
+
+class LocalRetouchingLayer(nn.Module):
+    """LRL: returns the soft mask M (at I_l/4) and the retouched thumbnail R_l."""
+
+    def __init__(self, widths: list[int], mask_widths: list[int], lrb_widths: list[int]) -> None:
+        super().__init__()
+        self.encoder = MutualEncoder(widths)
+        self.mask_branch = MaskBranch(widths, mask_widths)
+        self.retouch_branch = LocalRetouchingBranch(widths, lrb_widths)
+
+    def forward(self, thumb: Tensor) -> tuple[Tensor, Tensor]:
+        skips = self.encoder(thumb)
+        mask = self.mask_branch(skips)
+        return mask, self.retouch_branch(skips, mask)
