@@ -174,7 +174,7 @@ def retouch(model: LoadedModel, pixels: np.ndarray, options: RetouchOptions) -> 
             continue
         image = _to_tensor(padded[t.ya : t.yb, t.xa : t.xb], scale, model)
         b0 = _refine_tile(model, image, fine0, blend, t)
-        result = model.module.apply_blend(image, b0)  # R_0 = f_a(I_0, B_0)
+        result = model.module.apply_blend(image, b0).clamp(0.0, 1.0)  # R_0 = f_a(I_0, B_0)
         if options.strength < 1.0:
             result = image + options.strength * (result - image)
         inner = _inner(result, t)[:, :, : hy - t.y0, : hx - t.x0]
@@ -211,7 +211,7 @@ def _retouch_dense(
     height, width = pixels.shape[:2]
     image = _to_tensor(padded, scale, model)
     mask, blend = model.module.coarse(image)
-    result = model.module.apply_blend(image, blend)
+    result = model.module.apply_blend(image, blend).clamp(0.0, 1.0)
     if options.strength < 1.0:
         result = image + options.strength * (result - image)
     out = _to_pixels(result[:, :, :height, :width], scale, pixels.dtype)
