@@ -30,7 +30,7 @@ class RetouchOptions:
     strength: float = 1.0  # opacity of the edit: R = I + s (R_model - I)
     want_mask: bool = False
     want_blend: bool = False
-    tile: int = 1024
+    tile: int = 512  # level-0 tile side; 512 measured ~2x faster than 1024 (cache)
     skip_untouched: bool = True
     skip_threshold: float = 0.05  # mask value under which a tile counts as untouched
 

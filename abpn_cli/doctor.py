@@ -1,0 +1,67 @@
+"""Environment check behind `abpn doctor`: what is installed and whether it works."""
+
+from __future__ import annotations
+
+import importlib
+import platform
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    required: bool = True
+
+
+def _module_version(name: str) -> Check:
+    try:
+        module = importlib.import_module(name)
+    except Exception as exc:  # ImportError, or a broken binary wheel
+        return Check(name, False, f"cannot import: {exc}")
+    return Check(name, True, str(getattr(module, "__version__", "installed")))
+
+
+def run_checks(model_path: Path | None, device: str) -> list[Check]:
+    """Every check `abpn doctor` prints; required failures make it exit 4."""
+    checks = [Check("python", True, platform.python_version())]
+    for name in ("torch", "numpy", "PIL", "tifffile", "piexif", "cv2", "typer", "rich"):
+        checks.append(_module_version(name))
+    if not all(c.ok for c in checks):
+        return checks
+    import torch
+    from PIL import features
+
+    checks.append(Check("cpu threads", True, str(torch.get_num_threads())))
+    if torch.cuda.is_available():
+        names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        checks.append(Check("cuda", True, ", ".join(names), required=False))
+    else:
+        checks.append(Check("cuda", False, "not available (CPU will be used)", required=False))
+    for codec in ("jpg", "zlib", "webp", "libtiff"):
+        ok = bool(features.check(codec))
+        checks.append(Check(f"codec {codec}", ok, "ok" if ok else "missing in Pillow"))
+    exiftool = shutil.which("exiftool")
+    checks.append(
+        Check("exiftool", exiftool is not None, exiftool or "not found (tests only)", False)
+    )
+
+    from abpn_cli.engine import EngineError, default_model_path, load_model, resolve_device
+
+    try:
+        checks.append(Check("device", True, str(resolve_device(device))))
+    except EngineError as exc:
+        checks.append(Check("device", False, str(exc)))
+    path = model_path or default_model_path()
+    try:
+        model = load_model(path, device if checks[-1].ok else "cpu")
+        trained = model.metadata.get("trained_steps", "?")
+        checks.append(
+            Check("model", True, f"{path} (sha256 {model.sha256[:12]}…, steps {trained})")
+        )
+    except EngineError as exc:
+        checks.append(Check("model", False, str(exc)))
+    return checks

@@ -1,0 +1,116 @@
+"""Runtime and peak memory per resolution, in the shape of the paper's Table 3.
+
+Each resolution runs in a fresh child process so its peak memory (RSS on CPU, max allocated
+on CUDA) is its own and not the high-water mark of an earlier, larger run.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import resource
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_SIZES: tuple[tuple[int, int], ...] = (
+    (512, 512),
+    (1024, 1024),
+    (2048, 2048),
+    (4096, 4096),
+    (4000, 6000),
+)
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    height: int
+    width: int
+    levels: int
+    seconds_median: float
+    seconds_min: float
+    peak_mb: float  # process peak RSS (CPU) or peak CUDA allocation
+    baseline_mb: float  # the same measure after loading the model, before the first image
+    tiles_total: int
+    tiles_skipped: int
+    device: str
+    dtype: str
+
+
+def bench_image(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A smooth photo-like test frame with some fine texture, uint8 RGB."""
+    rng = np.random.default_rng(seed)
+    small = rng.random((max(2, height // 64), max(2, width // 64), 3)).astype(np.float32)
+    import cv2
+
+    smooth = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+    texture = rng.normal(0.0, 0.02, (height, width, 1)).astype(np.float32)
+    return (np.clip(smooth + texture, 0, 1) * 255).round().astype(np.uint8)
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _worker(args: tuple) -> BenchRow:
+    model_path, device, half, height, width, repeats, skip, tile, threads = args
+    import torch
+
+    from abpn_cli.engine import RetouchOptions, load_model, retouch
+
+    if threads:
+        torch.set_num_threads(threads)
+    model = load_model(Path(model_path), device, half=half)
+    cuda = model.device.type == "cuda"
+    pixels = bench_image(height, width)
+    options = RetouchOptions(skip_untouched=skip, tile=tile)
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats(model.device)
+        baseline = torch.cuda.memory_allocated(model.device) / 2**20
+    else:
+        baseline = _rss_mb()
+    result = retouch(model, pixels, options)  # warm-up (allocator, oneDNN primitives)
+    times = []
+    for _ in range(repeats):
+        if cuda:
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        result = retouch(model, pixels, options)
+        if cuda:
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    peak = torch.cuda.max_memory_allocated(model.device) / 2**20 if cuda else _rss_mb()
+    return BenchRow(
+        height=height,
+        width=width,
+        levels=result.levels,
+        seconds_median=statistics.median(times),
+        seconds_min=min(times),
+        peak_mb=peak,
+        baseline_mb=baseline,
+        tiles_total=result.tiles_total,
+        tiles_skipped=result.tiles_skipped,
+        device=str(model.device),
+        dtype=str(model.dtype).replace("torch.", ""),
+    )
+
+
+def run_bench(
+    model_path: Path,
+    device: str = "auto",
+    half: bool = False,
+    sizes: tuple[tuple[int, int], ...] = DEFAULT_SIZES,
+    repeats: int = 3,
+    skip: bool = False,
+    tile: int = 512,
+    threads: int = 0,
+):
+    """Yield one BenchRow per size, each measured in its own spawned process."""
+    ctx = mp.get_context("spawn")
+    for height, width in sizes:
+        with ctx.Pool(1) as pool:
+            args = (str(model_path), device, half, height, width, repeats, skip, tile, threads)
+            yield pool.apply(_worker, (args,))
