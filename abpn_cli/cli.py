@@ -94,7 +94,7 @@ def bench(
         raise _err(str(exc), EXIT_ENVIRONMENT) from exc
     except (ValueError, IndexError) as exc:
         raise _err(f"--sizes must look like 512x512,6000x4000: {sizes!r}", EXIT_USAGE) from exc
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 140)
     table = Table(
         "resolution",
         "l",
@@ -104,6 +104,7 @@ def bench(
         "model+runtime",
         "tiles skipped",
         "device",
+        title="abpn bench",
     )
     try:
         for r in run_bench(path, device, half, parsed, repeats, skip, tile, threads):
