@@ -126,5 +126,183 @@ def bench(
     console.print(table)
 
 
+@app.command()
+def retouch(
+    inputs: list[Path] = typer.Argument(..., help="Photos and/or folders (walked recursively)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder; mirrors the input tree."),
+    model: Path | None = typer.Option(None, "--model", help="Model file (default: shipped)."),
+    device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|cuda:N"),
+    levels: str = typer.Option("auto", "--levels", help="Pyramid levels: auto or 0..8."),
+    strength: float = typer.Option(1.0, "--strength", help="Opacity of the edit, 0..1."),
+    dump_mask: bool = typer.Option(False, "--dump-mask", help="Write OUT/_qa/<name>.mask.png."),
+    dump_blend: bool = typer.Option(False, "--dump-blend", help="Write OUT/_qa/<name>.blend.png."),
+    fmt: str = typer.Option("keep", "--format", help="keep|jpg|png|tif|webp"),
+    jpeg_quality: int | None = typer.Option(
+        None, "--jpeg-quality", help="1..100 (default: close to the source)."
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo files already done."),
+    report: Path | None = typer.Option(None, "--report", help="Write a JSON report here."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the plan; write nothing."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
+    max_megapixels: float = typer.Option(
+        400.0, "--max-megapixels", help="Refuse larger images (image bombs)."
+    ),
+    recursive: bool = typer.Option(True, "--recursive/--no-recursive", help="Walk subfolders."),
+    allow_out_inside_input: bool = typer.Option(
+        False, "--allow-out-inside-input", help="Allow OUT inside an input folder (skipped)."
+    ),
+    tile: int | None = typer.Option(None, "--tile", help="Advanced: level-0 tile side."),
+) -> None:
+    """Retouch photos into OUT; resumable, never touches the inputs (see PRODUCT.md)."""
+    from abpn_cli.batch import (
+        BatchSettings,
+        BatchUsageError,
+        ConsoleUI,
+        parse_levels,
+        run_batch,
+        summary_line,
+    )
+
+    try:
+        settings = BatchSettings(
+            inputs=tuple(inputs),
+            out=out,
+            model=model,
+            device=device,
+            levels=parse_levels(levels),
+            strength=strength,
+            dump_mask=dump_mask,
+            dump_blend=dump_blend,
+            format=fmt.lower(),
+            jpeg_quality=jpeg_quality,
+            overwrite=overwrite,
+            report=report,
+            dry_run=dry_run,
+            quiet=quiet,
+            max_megapixels=max_megapixels,
+            recursive=recursive,
+            allow_out_inside_input=allow_out_inside_input,
+            **({} if tile is None else {"tile": tile}),
+        )
+    except BatchUsageError as exc:
+        typer.echo(f"error: {exc}", err=True)  # unwrapped: cron logs get grepped
+        raise typer.Exit(EXIT_USAGE) from exc
+    outcome = run_batch(settings, ConsoleUI(quiet=quiet))
+    if outcome.exit_code and outcome.message:
+        typer.echo(f"error: {outcome.message}", err=True)
+    elif not quiet and outcome.message:
+        typer.echo(outcome.message, err=True)
+    if not quiet and outcome.summary is not None and outcome.exit_code in (0, 1, 130):
+        typer.echo(summary_line(outcome.summary))
+    raise typer.Exit(outcome.exit_code)
+
+
+@app.command()
+def train(
+    synthetic: list[Path] | None = typer.Option(
+        None, "--synthetic", help="Folder of clean photos to add synthetic defects to (repeatable)."
+    ),
+    pairs: Path | None = typer.Option(None, "--pairs", help="Folder of real before/after pairs."),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="Run folder (model: OUT/model.pt), or X.pt (run folder X.run/)."
+    ),
+    steps: int | None = typer.Option(None, help="Optimizer steps [1400]."),
+    crop: int | None = typer.Option(None, help="Crop side, a multiple of 2^(levels+6) [512]."),
+    levels: int | None = typer.Option(None, help="Pyramid levels while training [1]."),
+    batch: int | None = typer.Option(None, help="Batch size [8]."),
+    lr: float | None = typer.Option(None, help="Adam learning rate, /10 halfway [5e-4]."),
+    seed: int | None = typer.Option(None, help="Seed: same seed, same run [0]."),
+    val_every: int | None = typer.Option(None, help="Validate + preview every N steps [100]."),
+    checkpoint_every: int | None = typer.Option(None, help="Checkpoint every N steps [100]."),
+    resume: bool = typer.Option(False, "--resume", help="Continue OUT's last checkpoint."),
+    threads: int | None = typer.Option(None, help="CPU threads [2]."),
+    adv_weight: float | None = typer.Option(None, help="Adversarial weight, 0 = no GAN [0.1]."),
+    init_from: Path | None = typer.Option(
+        None, "--init-from", help="Fine-tune from a checkpoint or model file."
+    ),
+) -> None:
+    """Train (or fine-tune) ABPN; Ctrl-C saves a checkpoint, --resume continues it exactly."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from abpn_cli.training.losses import LossWeights
+    from abpn_cli.training.trainer import (
+        TrainDivergedError,
+        TrainEvent,
+        TrainInitError,
+        TrainUsageError,
+        settings_for_run,
+    )
+    from abpn_cli.training.trainer import train as run_training
+
+    given = {
+        "photos": list(synthetic) if synthetic else None,
+        "pairs": pairs,
+        "steps": steps,
+        "crop": crop,
+        "levels": levels,
+        "batch": batch,
+        "lr": lr,
+        "seed": seed,
+        "val_every": val_every,
+        "checkpoint_every": checkpoint_every,
+        "threads": threads,
+        "init_from": init_from,
+        "weights": None if adv_weight is None else LossWeights(adv=adv_weight),
+    }
+    console = Console()
+    tty = console.is_terminal
+    bar = Progress(
+        TextColumn("step {task.completed}/{task.total}"),
+        BarColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not tty,
+    )
+    task = bar.add_task("train", total=None, info="")
+
+    def show(ev: TrainEvent) -> None:
+        loss = " ".join(f"{k} {v:.4f}" for k, v in ev.losses.items())
+        if ev.kind == "step":
+            info = f"{loss} | {ev.steps_per_s:.2f} it/s lr {ev.lr:.1e}"
+            bar.update(task, completed=ev.step, total=ev.total_steps, info=info)
+            if not tty and (ev.step % 10 == 0 or ev.step == ev.total_steps):
+                eta = f"{ev.eta_s / 60:.1f} min"
+                print(f"step {ev.step}/{ev.total_steps} {info} eta {eta}", flush=True)
+        elif ev.kind == "val" and ev.val is not None:
+            v = ev.val
+            bar.console.print(
+                f"val @ {v.step}: PSNR input {v.psnr_input:.2f} dB -> output "
+                f"{v.psnr_output:.2f} dB  ({v.preview})",
+                highlight=False,
+            )
+        elif ev.kind == "start":
+            bar.update(task, completed=ev.step, total=ev.total_steps)
+        elif ev.kind == "interrupted":
+            bar.console.print(f"interrupted at step {ev.step}; saved {ev.path}; --resume to go on")
+
+    try:
+        settings = settings_for_run(out, resume, given)
+        with bar:
+            report = run_training(settings, show)
+    except TrainUsageError as exc:
+        raise _err(str(exc), EXIT_USAGE) from exc
+    except TrainInitError as exc:
+        raise _err(str(exc), EXIT_ENVIRONMENT) from exc
+    except TrainDivergedError as exc:
+        raise _err(str(exc), 1) from exc
+    val = report.val
+    saved = f"model {report.model_path}" if report.model_path else f"{report.checkpoint}"
+    console.print(
+        f"{report.steps_done}/{report.total_steps} steps in {report.wall_s / 60:.1f} min "
+        f"({report.s_per_step:.2f} s/step); "
+        + (f"val PSNR {val.psnr_input:.2f} -> {val.psnr_output:.2f} dB; " if val else "")
+        + saved,
+        highlight=False,
+    )
+    if report.interrupted:
+        raise typer.Exit(130)
+
+
 def main() -> None:
     app()

@@ -1,0 +1,372 @@
+"""Per-file stages (read, retouch, write) and two ways to drive them.
+
+`run_pipelined`: a reader thread decodes ahead, the model runs in the calling (main) thread,
+a writer thread encodes and writes; the queues between them are bounded in frames and bytes.
+`run_simple`: the same three stage functions in a plain loop (the benchmark's baseline).
+Every per-file failure becomes a FileResult; only 'disk full' and signals stop the batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from abpn_cli.batch.control import INTERRUPTED, StopControl
+from abpn_cli.batch.fsutil import atomic_write, describe_os_error, is_fatal_write_error
+from abpn_cli.batch.journal import InputStamp, Journal, JournalRecord, stamp_input
+from abpn_cli.batch.plan import Job, Plan
+from abpn_cli.batch.progress import BatchUI
+from abpn_cli.batch.queues import ByteBoundedQueue, Closed
+from abpn_cli.batch.report import NOT_DONE, FileResult
+from abpn_cli.batch.settings import BatchSettings
+from abpn_cli.engine import LoadedModel, RetouchOptions, retouch
+from abpn_cli.imaging import ImageError, Photo, read_photo, save_blend, save_mask, save_photo
+
+READER_JOIN_SECONDS = 30.0  # a reader stuck on a dead network share is abandoned (read-only)
+
+
+class UnsafeWriteError(Exception):
+    """Writing here would replace an input: refused, whatever the plan said."""
+
+
+@dataclass
+class Decoded:
+    job: Job
+    photo: Photo
+    stamp: InputStamp
+    seconds: float
+
+    @property
+    def nbytes(self) -> int:
+        return _nbytes(self.photo.pixels, self.photo.alpha)
+
+
+@dataclass
+class Retouched:
+    job: Job
+    photo: Photo  # its pixels are the retouched ones: the original frame is released
+    image: np.ndarray
+    mask: np.ndarray | None
+    blend: np.ndarray | None
+    stamp: InputStamp
+    seconds: float
+
+    @property
+    def nbytes(self) -> int:
+        return _nbytes(self.image, self.photo.alpha, self.mask, self.blend)
+
+
+class _Interrupted:
+    """The model's work on a frame was abandoned because of a signal."""
+
+
+ABANDONED = _Interrupted()
+
+
+def _nbytes(*arrays: np.ndarray | None) -> int:
+    return sum(a.nbytes for a in arrays if a is not None)
+
+
+class ResultBook:
+    """Thread-safe results by job index; reports each to the UI once; frozen at the end."""
+
+    def __init__(self, ui: BatchUI) -> None:
+        self.ui = ui
+        self._results: dict[int, FileResult] = {}
+        self._lock = threading.Lock()
+        self._frozen = False
+
+    def preset(self, job: Job, result: FileResult) -> None:
+        """A result known before processing (skipped: done); not shown as progress."""
+        with self._lock:
+            self._results[job.index] = result
+
+    def record(self, job: Job, result: FileResult) -> None:
+        with self._lock:
+            if self._frozen or job.index in self._results:
+                return
+            self._results[job.index] = result
+        self.ui.finished(result, job.shown)
+
+    def freeze(self) -> None:
+        with self._lock:
+            self._frozen = True
+
+    def collect(self, jobs: tuple[Job, ...], stop_reason: str | None) -> list[FileResult]:
+        """Results in plan order; jobs never reached are 'skipped' with the reason why."""
+        why = f"{NOT_DONE}: {stop_reason or 'batch stopped'}"
+        with self._lock:
+            return [
+                self._results.get(j.index) or FileResult(j.source, j.output, "skipped", why)
+                for j in jobs
+            ]
+
+
+@dataclass
+class BatchContext:
+    """Everything the stages share; built once per run by the runner."""
+
+    settings: BatchSettings
+    plan: Plan
+    model: LoadedModel
+    fingerprint: str
+    journal: Journal
+    ui: BatchUI
+    stop: StopControl
+    book: ResultBook
+    run_id: str
+    options: RetouchOptions = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.options = self.settings.retouch_options()
+
+
+def _failed(job: Job, reason: str, seconds: float, photo: Photo | None = None) -> FileResult:
+    h, w = (photo.pixels.shape[:2]) if photo is not None else (None, None)
+    return FileResult(
+        input=job.source,
+        output=job.output,
+        status="failed",
+        error=reason,
+        width=w,
+        height=h,
+        bit_depth=photo.bit_depth if photo is not None else None,
+        seconds=seconds,
+    )
+
+
+def read_stage(ctx: BatchContext, job: Job) -> Decoded | FileResult:
+    """Stamp (for resume) then decode; any problem with this one file is its result."""
+    start = time.perf_counter()
+    try:
+        stamp = stamp_input(job.source)
+        photo = read_photo(job.source, ctx.settings.max_pixels)
+    except ImageError as exc:
+        return _failed(job, str(exc), time.perf_counter() - start)
+    except OSError as exc:
+        return _failed(job, f"cannot read: {describe_os_error(exc)}", time.perf_counter() - start)
+    except MemoryError:
+        return _failed(job, "out of memory while decoding", time.perf_counter() - start)
+    except Exception as exc:  # a decoder bug on one file must not stop the batch
+        reason = f"cannot decode: {type(exc).__name__}: {exc}"
+        return _failed(job, reason, time.perf_counter() - start)
+    return Decoded(job, photo, stamp, time.perf_counter() - start)
+
+
+def retouch_stage(ctx: BatchContext, item: Decoded) -> Retouched | FileResult | _Interrupted:
+    """Run the model; a signal abandons the frame (nothing is written for it)."""
+    start = time.perf_counter()
+    job, photo = item.job, item.photo
+    ctx.ui.started(job.shown)
+    try:
+        with ctx.stop.abortable():
+            result = retouch(ctx.model, photo.pixels, ctx.options)
+    except KeyboardInterrupt:
+        return ABANDONED
+    except MemoryError:
+        reason = "out of memory while retouching (try a smaller --tile)"
+        return _failed(job, reason, item.seconds + time.perf_counter() - start, photo)
+    except Exception as exc:  # EngineError, ValueError, CUDA OOM...: this file only
+        reason = f"retouch failed: {type(exc).__name__}: {exc}"
+        return _failed(job, reason, item.seconds + time.perf_counter() - start, photo)
+    photo = dataclasses.replace(photo, pixels=result.image)  # lets the original frame go
+    return Retouched(
+        job=job,
+        photo=photo,
+        image=result.image,
+        mask=result.mask,
+        blend=result.blend,
+        stamp=item.stamp,
+        seconds=item.seconds + time.perf_counter() - start,
+    )
+
+
+def _write_reason(exc: BaseException) -> str:
+    if isinstance(exc, (ImageError, UnsafeWriteError)):
+        return str(exc)
+    return describe_os_error(exc)
+
+
+def write_stage(ctx: BatchContext, item: Retouched) -> FileResult:
+    """Encode and write atomically, then journal; 'disk full' also stops the batch."""
+    start = time.perf_counter()
+    job, photo, settings = item.job, item.photo, ctx.settings
+    h, w = item.image.shape[:2]
+
+    def refuse_inputs(dest: Path) -> None:
+        if ctx.plan.is_input(dest):
+            raise UnsafeWriteError(f"refusing to overwrite the input {dest}")
+
+    def done(status: str, error: str | None) -> FileResult:
+        return FileResult(
+            input=job.source,
+            output=job.output,
+            status=status,  # type: ignore[arg-type]
+            error=error,
+            width=w,
+            height=h,
+            bit_depth=photo.bit_depth,
+            seconds=item.seconds + time.perf_counter() - start,
+        )
+
+    try:
+        main = atomic_write(
+            job.output,
+            lambda tmp: save_photo(
+                photo, item.image, tmp, fmt=job.fmt, jpeg_quality=settings.jpeg_quality
+            ),
+            refuse_inputs,
+        )
+        qa: dict[str, int] = {}
+        if job.mask is not None and item.mask is not None:
+            mask = item.mask
+            written = atomic_write(job.mask, lambda tmp: save_mask(mask, tmp), refuse_inputs)
+            qa[job.mask.relative_to(ctx.plan.out).as_posix()] = written.size
+        if job.blend is not None and item.blend is not None:
+            blend = item.blend
+            written = atomic_write(job.blend, lambda tmp: save_blend(blend, tmp), refuse_inputs)
+            qa[job.blend.relative_to(ctx.plan.out).as_posix()] = written.size
+        ctx.journal.append(
+            JournalRecord(
+                output=job.out_rel,
+                input=str(job.source),
+                input_size=item.stamp.size,
+                input_mtime_ns=item.stamp.mtime_ns,
+                input_probe=item.stamp.probe,
+                fingerprint=ctx.fingerprint,
+                output_size=main.size,
+                output_sha256=main.sha256,
+                width=w,
+                height=h,
+                bit_depth=photo.bit_depth,
+                run=ctx.run_id,
+                finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                qa=qa,
+            )
+        )
+    except Exception as exc:
+        reason = _write_reason(exc)
+        if is_fatal_write_error(exc):
+            ctx.stop.request(reason)
+            return done("failed", f"{reason} while writing {job.output}; batch stopped")
+        return done("failed", f"cannot write output: {reason}")
+    return done("ok", None)
+
+
+def _reader_loop(ctx: BatchContext, jobs: list[Job], queue: ByteBoundedQueue[Decoded]) -> None:
+    try:
+        for job in jobs:
+            if ctx.stop.stopped:
+                break
+            item = read_stage(ctx, job)
+            if isinstance(item, FileResult):
+                ctx.book.record(job, item)
+                continue
+            queued = queue.put(item, item.nbytes, cancel=ctx.stop.event)
+            del item  # do not pin this frame's pixels while decoding the next one
+            if not queued:
+                break
+    except BaseException as exc:  # a bug here must stop the batch, not hang it
+        ctx.stop.request(f"internal error in reader: {type(exc).__name__}: {exc}")
+    finally:
+        queue.close()
+
+
+def _writer_loop(ctx: BatchContext, queue: ByteBoundedQueue[Retouched]) -> None:
+    try:
+        while True:
+            item = queue.get()
+            if isinstance(item, Closed):
+                return
+            if ctx.stop.stopped:
+                continue  # stopping: queued frames are discarded, nothing half-written
+            ctx.book.record(item.job, write_stage(ctx, item))
+            del item  # do not pin the written frame while waiting for the next
+    except BaseException as exc:
+        ctx.stop.request(f"internal error in writer: {type(exc).__name__}: {exc}")
+        queue.drain()
+
+
+def run_pipelined(ctx: BatchContext, jobs: list[Job]) -> None:
+    """Decode ahead, model in this thread, write behind; returns once all threads are done."""
+    settings = ctx.settings
+    decoded: ByteBoundedQueue[Decoded] = ByteBoundedQueue(
+        settings.queue_frames, settings.queue_bytes
+    )
+    encoded: ByteBoundedQueue[Retouched] = ByteBoundedQueue(
+        settings.queue_frames, settings.queue_bytes
+    )
+    reader = threading.Thread(
+        target=_reader_loop, args=(ctx, jobs, decoded), name="abpn-reader", daemon=True
+    )
+    writer = threading.Thread(target=_writer_loop, args=(ctx, encoded), name="abpn-writer")
+    reader.start()
+    writer.start()
+    try:
+        while True:
+            item = decoded.get(cancel=ctx.stop.event)
+            if isinstance(item, Closed) or ctx.stop.stopped:
+                break
+            job = item.job
+            out = retouch_stage(ctx, item)
+            del item  # the decoded frame is no longer needed: do not hold it while blocked
+            if isinstance(out, _Interrupted):
+                break
+            if isinstance(out, FileResult):
+                ctx.book.record(job, out)
+                continue
+            queued = encoded.put(out, out.nbytes, cancel=ctx.stop.event)
+            del out  # the writer owns it now; do not keep it alive through the next frame
+            if not queued:
+                break
+    except BaseException as exc:
+        ctx.stop.request(f"internal error: {type(exc).__name__}: {exc}")
+        raise
+    finally:
+        decoded.close()
+        decoded.drain()
+        encoded.close()
+        writer.join()  # the write in progress finishes; queued ones are dropped on a stop
+        reader.join(READER_JOIN_SECONDS)
+        ctx.book.freeze()
+
+
+def run_simple(ctx: BatchContext, jobs: list[Job]) -> None:
+    """The same stages one after another: the sequential baseline for benchmarks."""
+    try:
+        for job in jobs:
+            if ctx.stop.stopped:
+                break
+            item = read_stage(ctx, job)
+            if isinstance(item, FileResult):
+                ctx.book.record(job, item)
+                continue
+            out = retouch_stage(ctx, item)
+            del item
+            if isinstance(out, _Interrupted) or ctx.stop.stopped:
+                break
+            if isinstance(out, FileResult):
+                ctx.book.record(job, out)
+                continue
+            ctx.book.record(job, write_stage(ctx, out))
+            del out
+    finally:
+        ctx.book.freeze()
+
+
+__all__ = [
+    "INTERRUPTED",
+    "BatchContext",
+    "ResultBook",
+    "read_stage",
+    "retouch_stage",
+    "run_pipelined",
+    "run_simple",
+    "write_stage",
+]

@@ -1,0 +1,160 @@
+"""What the user sees while a batch runs: a rich bar on a TTY, one plain line per file
+otherwise (cron logs), only errors with --quiet. Called from several threads."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Protocol, TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from abpn_cli.batch.report import FileResult
+
+
+class BatchUI(Protocol):
+    """The batch reports through this; tests can pass a recorder."""
+
+    def warn(self, message: str) -> None: ...
+    def error(self, message: str) -> None: ...
+    def plan_line(self, source: str, output: str, label: str) -> None: ...
+    def start(self, total: int, skipped: int) -> None: ...
+    def started(self, source: str) -> None: ...
+    def finished(self, result: FileResult, source: str) -> None: ...
+    def close(self) -> None: ...
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.speed
+        return Text(f"{speed:.2f} img/s" if speed else "-.-- img/s", style="progress.data.speed")
+
+
+class ConsoleUI:
+    """Plain lines go to stderr (stdout carries only the dry-run plan)."""
+
+    def __init__(
+        self,
+        quiet: bool = False,
+        stdout: TextIO | None = None,
+        stderr: TextIO | None = None,
+        tty: bool | None = None,
+    ) -> None:
+        self.quiet = quiet
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self.tty = self.stderr.isatty() if tty is None else tty
+        self._lock = threading.Lock()
+        self._progress: Progress | None = None
+        self._task = None
+        self._total = 0
+        self._done = 0
+
+    def _line(self, text: str, stream: TextIO) -> None:
+        with self._lock:
+            if self._progress is not None:
+                self._progress.console.print(text, markup=False, highlight=False, soft_wrap=True)
+            else:
+                stream.write(text + "\n")
+                stream.flush()
+
+    def warn(self, message: str) -> None:
+        if not self.quiet:
+            self._line(f"warning: {message}", self.stderr)
+
+    def error(self, message: str) -> None:
+        self._line(f"error: {message}", self.stderr)
+
+    def plan_line(self, source: str, output: str, label: str) -> None:
+        if not self.quiet:
+            self._line(f"{label:<13} {source} -> {output}", self.stdout)
+
+    def start(self, total: int, skipped: int) -> None:
+        self._total = total
+        if self.quiet:
+            return
+        if skipped:
+            self._line(f"{skipped} file(s) already done with these settings: skipped", self.stderr)
+        if self.tty and total:
+            progress = Progress(
+                TextColumn("[progress.description]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                _RateColumn(),
+                TimeRemainingColumn(),
+                TextColumn("{task.fields[current]}", style="dim"),
+                console=Console(file=self.stderr),
+                transient=False,
+            )
+            self._task = progress.add_task("retouching", total=total, current="")
+            progress.start()
+            self._progress = progress
+
+    def started(self, source: str) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, current=source)
+
+    def finished(self, result: FileResult, source: str) -> None:
+        with self._lock:
+            self._done += 1
+            done = self._done
+        count = f"[{done:>{len(str(self._total))}}/{self._total}]"
+        if result.status == "failed":
+            prefix = "" if self.quiet or self._progress is not None else f"{count} "
+            self._line(f"{prefix}failed: {source}: {result.error}", self.stderr)
+        elif not self.quiet and self._progress is None:
+            self._line(
+                f"{count} {result.status:<7} {source} -> {result.output} ({result.seconds:.2f} s)",
+                self.stderr,
+            )
+        if self._progress is not None and self._task is not None:
+            self._progress.advance(self._task)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._progress is not None:
+                self._progress.stop()
+                self._progress = None
+
+
+class RecordingUI:
+    """Collects messages instead of printing (tests, library use)."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+
+    def _add(self, text: str) -> None:
+        with self._lock:
+            self.lines.append(text)
+
+    def warn(self, message: str) -> None:
+        self._add(f"warning: {message}")
+
+    def error(self, message: str) -> None:
+        self._add(f"error: {message}")
+
+    def plan_line(self, source: str, output: str, label: str) -> None:
+        self._add(f"{label} {source} -> {output}")
+
+    def start(self, total: int, skipped: int) -> None:
+        self._add(f"start {total} {skipped}")
+
+    def started(self, source: str) -> None:
+        pass
+
+    def finished(self, result: FileResult, source: str) -> None:
+        self._add(f"{result.status} {source} {result.error or ''}".rstrip())
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,132 @@
+"""Per-file results and the JSON report (schema fixed by PRODUCT.md), written atomically."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from abpn_cli import __version__
+from abpn_cli.batch.fsutil import atomic_write_bytes
+
+Status = Literal["ok", "failed", "skipped"]
+NOT_DONE = "not processed"  # error prefix of files a stopped run never reached
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What happened to one input. `error` is None for ok and for skipped-because-done."""
+
+    input: Path
+    output: Path
+    status: Status
+    error: str | None = None
+    width: int | None = None
+    height: int | None = None
+    bit_depth: int | None = None
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "input": str(self.input),
+            "output": str(self.output),
+            "status": self.status,
+            "error": self.error,
+            "width": self.width,
+            "height": self.height,
+            "bit_depth": self.bit_depth,
+            "seconds": round(self.seconds, 4),
+        }
+
+
+@dataclass(frozen=True)
+class Summary:
+    ok: int
+    failed: int
+    skipped: int
+    seconds: float
+    interrupted: bool = False
+    stopped_reason: str | None = None  # 'interrupted', 'disk full ...', None
+    not_processed: int = 0  # of `skipped`: never reached because the run stopped
+
+    @classmethod
+    def of(
+        cls, results: list[FileResult], seconds: float, stopped_reason: str | None = None
+    ) -> Summary:
+        count = {s: sum(r.status == s for r in results) for s in ("ok", "failed", "skipped")}
+        return cls(
+            ok=count["ok"],
+            failed=count["failed"],
+            skipped=count["skipped"],
+            seconds=seconds,
+            interrupted=stopped_reason == "interrupted",
+            stopped_reason=stopped_reason,
+            not_processed=sum(
+                r.status == "skipped" and r.error is not None and r.error.startswith(NOT_DONE)
+                for r in results
+            ),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "ok": self.ok,
+            "failed": self.failed,
+            "skipped": self.skipped,
+            "seconds": round(self.seconds, 3),
+        }
+        if self.stopped_reason:  # extra keys only when the run stopped early
+            data["interrupted"] = self.interrupted
+            data["stopped"] = self.stopped_reason
+            data["not_processed"] = self.not_processed
+        return data
+
+
+def build_report(
+    *,
+    model_path: Path | None,
+    model_sha256: str | None,
+    settings: dict[str, Any],
+    results: list[FileResult],
+    summary: Summary,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """The report dict: abpn_version, model, settings, files, summary (+ error if fatal)."""
+    report: dict[str, Any] = {
+        "abpn_version": __version__,
+        "model": {
+            "path": str(model_path.absolute()) if model_path is not None else None,
+            "sha256": model_sha256,
+        },
+        "settings": settings,
+        "files": [r.to_json() for r in results],
+        "summary": summary.to_json(),
+    }
+    if error is not None:
+        report["error"] = error
+    return report
+
+
+def write_report(path: Path, report: dict[str, Any]) -> None:
+    """Atomic: a reader (or a cron script) never sees half a report."""
+    path = path.absolute()
+    data = (json.dumps(report, indent=2, ensure_ascii=False) + "\n").encode()
+    atomic_write_bytes(path, data)
+
+
+def summary_line(summary: Summary) -> str:
+    """The one line printed at the end of a run."""
+    done = summary.ok + summary.failed
+    rate = f", {done / summary.seconds:.2f} img/s" if done and summary.seconds > 0 else ""
+    skipped = summary.skipped - summary.not_processed
+    line = f"{summary.ok} ok, {summary.failed} failed, {skipped} skipped (done)"
+    if summary.not_processed:
+        line += f", {summary.not_processed} not processed"
+    line += f" in {summary.seconds:.1f} s{rate}"
+    if summary.stopped_reason:
+        line += f" — stopped: {summary.stopped_reason}"
+        if summary.stopped_reason != "interrupted":
+            line += "; fix it and rerun: finished files are kept and skipped"
+        else:
+            line += "; rerun to resume"
+    return line

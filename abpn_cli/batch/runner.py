@@ -1,0 +1,277 @@
+"""One batch run end to end: plan, load, resume, process, report, exit code.
+
+Order matters for safety: every usage check runs before anything is created; OUT is created
+and locked only for a real (non dry) run; leftover temp files are removed under the lock.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from abpn_cli.batch.control import INTERRUPTED, StopControl
+from abpn_cli.batch.errors import (
+    EXIT_ENVIRONMENT,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NOTHING,
+    EXIT_OK,
+    EXIT_USAGE,
+    BatchUsageError,
+    NothingToProcessError,
+)
+from abpn_cli.batch.fsutil import OutLock, clean_stale_temps, describe_os_error
+from abpn_cli.batch.journal import (
+    JOURNAL_NAME,
+    Journal,
+    JournalState,
+    compact_if_needed,
+    decide,
+    read_journal,
+)
+from abpn_cli.batch.pipeline import BatchContext, ResultBook, run_pipelined, run_simple
+from abpn_cli.batch.plan import Job, Plan, make_plan
+from abpn_cli.batch.progress import BatchUI
+from abpn_cli.batch.report import NOT_DONE, FileResult, Summary, build_report, write_report
+from abpn_cli.batch.settings import BatchSettings
+from abpn_cli.engine import (
+    EngineError,
+    LoadedModel,
+    default_model_path,
+    inspect_model_file,
+    load_model,
+    resolve_device,
+)
+from abpn_cli.engine.modelfile import file_sha256
+from abpn_cli.imaging import SUPPORTED_SUFFIXES
+
+Mode = Literal["pipelined", "simple"]
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What the CLI needs to print and exit with."""
+
+    exit_code: int
+    results: tuple[FileResult, ...] = ()
+    summary: Summary | None = None
+    message: str | None = None  # the reason for exit codes 2, 3, 4 (or a report problem)
+    dry_run: bool = False
+
+
+@dataclass
+class _ModelInfo:
+    path: Path | None
+    sha256: str | None
+
+
+def run_batch(
+    settings: BatchSettings,
+    ui: BatchUI,
+    mode: Mode = "pipelined",
+    suffixes: Iterable[str] = SUPPORTED_SUFFIXES,
+) -> BatchOutcome:
+    """Run the whole batch; never raises for per-file or environment problems."""
+    stop = StopControl()
+    started = time.perf_counter()
+    try:
+        with stop.signals_installed():
+            return _run(settings, ui, mode, frozenset(suffixes), stop, started)
+    finally:
+        ui.close()
+
+
+def _run(
+    settings: BatchSettings,
+    ui: BatchUI,
+    mode: Mode,
+    suffixes: frozenset[str],
+    stop: StopControl,
+    started: float,
+) -> BatchOutcome:
+    info = _ModelInfo(settings.model or default_model_path(), None)
+    try:
+        with stop.abortable():
+            plan = make_plan(settings, suffixes, warn=ui.warn)
+    except BatchUsageError as exc:
+        return BatchOutcome(EXIT_USAGE, message=str(exc))
+    except NothingToProcessError as exc:
+        return _finish(settings, ui, info, [], None, started, EXIT_NOTHING, str(exc))
+    except KeyboardInterrupt:
+        return _finish(settings, ui, info, [], INTERRUPTED, started, EXIT_INTERRUPTED)
+
+    if settings.dry_run:
+        return _dry_run(settings, plan, ui)
+
+    try:
+        with stop.abortable():
+            model = load_model(settings.model, settings.device)
+    except EngineError as exc:
+        results = _unprocessed(plan.jobs, "model could not be loaded")
+        return _finish(settings, ui, info, results, None, started, EXIT_ENVIRONMENT, str(exc))
+    except KeyboardInterrupt:
+        results = _unprocessed(plan.jobs, INTERRUPTED)
+        return _finish(settings, ui, info, results, INTERRUPTED, started, EXIT_INTERRUPTED)
+    info = _ModelInfo(model.path, model.sha256)
+
+    lock = OutLock(plan.state_dir / "lock")
+    try:
+        plan.out.mkdir(parents=True, exist_ok=True)
+        locked = lock.acquire()
+    except OSError as exc:
+        results = _unprocessed(plan.jobs, "OUT could not be created")
+        message = f"cannot create --out {settings.out}: {describe_os_error(exc)}"
+        return _finish(settings, ui, info, results, None, started, EXIT_ENVIRONMENT, message)
+    if not locked:
+        results = _unprocessed(plan.jobs, "OUT is locked by another run")
+        message = f"another abpn run is writing into {settings.out} (lock {lock.path} is held)"
+        return _finish(settings, ui, info, results, None, started, EXIT_ENVIRONMENT, message)
+    try:
+        results = _process(settings, ui, mode, plan, model, stop)
+    except KeyboardInterrupt:  # only possible before processing starts (abortable phases)
+        stop.request(INTERRUPTED)
+        results = _unprocessed(plan.jobs, INTERRUPTED)
+    except OSError as exc:  # OUT/.abpn unusable (permissions, read-only, full)
+        results = _unprocessed(plan.jobs, "OUT is not writable")
+        message = f"cannot use --out {settings.out}: {describe_os_error(exc)}"
+        return _finish(settings, ui, info, results, None, started, EXIT_ENVIRONMENT, message)
+    finally:
+        lock.release()
+    code = _exit_code(results, stop.reason)
+    return _finish(settings, ui, info, results, stop.reason, started, code)
+
+
+def _process(
+    settings: BatchSettings,
+    ui: BatchUI,
+    mode: Mode,
+    plan: Plan,
+    model: LoadedModel,
+    stop: StopControl,
+) -> list[FileResult]:
+    """Clean leftovers, decide what is done, run the rest; results in plan order."""
+    removed = clean_stale_temps(plan.out)
+    if removed:
+        ui.warn(f"removed {len(removed)} leftover temp file(s) from an interrupted run")
+    journal_path = plan.state_dir / JOURNAL_NAME
+    state = read_journal(journal_path)
+    compact_if_needed(journal_path, state)
+    fingerprint = settings.fingerprint(model.sha256)
+    book = ResultBook(ui)
+    todo: list[Job] = []
+    with stop.abortable():
+        for job, decision in _decisions(settings, plan, state, fingerprint):
+            if decision.done:
+                book.preset(job, _skipped_done(job, state))
+            else:
+                todo.append(job)
+    journal = Journal(journal_path)
+    ctx = BatchContext(
+        settings=settings,
+        plan=plan,
+        model=model,
+        fingerprint=fingerprint,
+        journal=journal,
+        ui=ui,
+        stop=stop,
+        book=book,
+        run_id=f"{os.getpid()}-{secrets.token_hex(4)}",
+    )
+    ui.start(len(todo), len(plan.jobs) - len(todo))
+    try:
+        (run_pipelined if mode == "pipelined" else run_simple)(ctx, todo)
+    except Exception as exc:  # a bug: still report what was done, exit 1
+        stop.request(f"internal error: {type(exc).__name__}: {exc}")
+        ui.error(f"internal error: {type(exc).__name__}: {exc}")
+    finally:
+        journal.close()
+    return book.collect(plan.jobs, stop.reason)
+
+
+def _decisions(settings: BatchSettings, plan: Plan, state: JournalState, fingerprint: str):
+    for job in plan.jobs:
+        record = state.records.get(job.out_rel)
+        yield job, decide(job, record, fingerprint, plan.out, settings.overwrite)
+
+
+def _skipped_done(job: Job, state: JournalState) -> FileResult:
+    record = state.records[job.out_rel]
+    return FileResult(
+        input=job.source,
+        output=job.output,
+        status="skipped",
+        error=None,
+        width=record.width,
+        height=record.height,
+        bit_depth=record.bit_depth,
+    )
+
+
+def _unprocessed(jobs: Iterable[Job], why: str) -> list[FileResult]:
+    return [FileResult(j.source, j.output, "skipped", f"{NOT_DONE}: {why}") for j in jobs]
+
+
+def _exit_code(results: list[FileResult], stop_reason: str | None) -> int:
+    if stop_reason == INTERRUPTED:
+        return EXIT_INTERRUPTED
+    if stop_reason is not None or any(r.status == "failed" for r in results):
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _finish(
+    settings: BatchSettings,
+    ui: BatchUI,
+    info: _ModelInfo,
+    results: list[FileResult],
+    stop_reason: str | None,
+    started: float,
+    code: int,
+    message: str | None = None,
+) -> BatchOutcome:
+    """Write the report (also on failure and interrupt) and build the outcome."""
+    summary = Summary.of(results, time.perf_counter() - started, stop_reason)
+    if settings.report is not None:
+        report = build_report(
+            model_path=info.path,
+            model_sha256=info.sha256,
+            settings=settings.report_dict(),
+            results=results,
+            summary=summary,
+            error=message,
+        )
+        try:
+            write_report(settings.report, report)
+        except OSError as exc:
+            problem = f"could not write the report {settings.report}: {describe_os_error(exc)}"
+            ui.error(problem)
+            code = EXIT_FAILED if code == EXIT_OK else code
+    return BatchOutcome(code, tuple(results), summary, message)
+
+
+def _dry_run(settings: BatchSettings, plan: Plan, ui: BatchUI) -> BatchOutcome:
+    """List the plan with resume status; read-only (nothing is created, not even OUT)."""
+    path = settings.model if settings.model is not None else default_model_path()
+    try:
+        inspect_model_file(path)
+        resolve_device(settings.device)
+        sha = file_sha256(path)
+    except EngineError as exc:
+        return BatchOutcome(EXIT_ENVIRONMENT, message=str(exc), dry_run=True)
+    except OSError as exc:
+        return BatchOutcome(
+            EXIT_ENVIRONMENT, message=f"cannot read model {path}: {exc}", dry_run=True
+        )
+    state = read_journal(plan.state_dir / JOURNAL_NAME)
+    fingerprint = settings.fingerprint(sha)
+    todo = 0
+    for job, decision in _decisions(settings, plan, state, fingerprint):
+        ui.plan_line(job.shown, str(job.output), decision.label)
+        todo += not decision.done
+    message = f"dry run: {todo} to process, {len(plan.jobs) - todo} already done; nothing written"
+    return BatchOutcome(EXIT_OK, message=message, dry_run=True)

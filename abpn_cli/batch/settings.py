@@ -1,0 +1,142 @@
+"""Batch settings: one frozen, validated value built from the CLI (or a script)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from abpn_cli.batch.errors import BatchUsageError
+from abpn_cli.engine import RetouchOptions
+
+FORMAT_CHOICES = ("keep", "jpg", "png", "tif", "webp")
+DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+MAX_LEVELS = 8  # the engine accepts 0..8
+DEFAULT_QUEUE_BYTES = 1 << 30  # decoded frames held between stages (per queue)
+DEFAULT_QUEUE_FRAMES = 2
+DEFAULT_TILE = RetouchOptions().tile  # the engine's measured default
+
+
+def parse_levels(text: str | int | None) -> int | None:
+    """`auto` (or None) -> None, `N` -> N within 0..8; anything else is a usage error."""
+    if text is None:
+        return None
+    if isinstance(text, int):
+        value = text
+    else:
+        word = text.strip().lower()
+        if word == "auto":
+            return None
+        if not word.isdigit():
+            raise BatchUsageError(f"--levels must be 'auto' or a number 0..{MAX_LEVELS}: {text!r}")
+        value = int(word)
+    if not 0 <= value <= MAX_LEVELS:
+        raise BatchUsageError(f"--levels must be 'auto' or a number 0..{MAX_LEVELS}: {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """Everything a run needs; validated on construction so a bad value never reaches work."""
+
+    inputs: tuple[Path, ...]
+    out: Path
+    model: Path | None = None
+    device: str = "auto"
+    levels: int | None = None
+    strength: float = 1.0
+    dump_mask: bool = False
+    dump_blend: bool = False
+    format: str = "keep"
+    jpeg_quality: int | None = None
+    overwrite: bool = False
+    report: Path | None = None
+    dry_run: bool = False
+    quiet: bool = False
+    max_megapixels: float = 400.0
+    recursive: bool = True
+    allow_out_inside_input: bool = False
+    tile: int = DEFAULT_TILE
+    queue_frames: int = DEFAULT_QUEUE_FRAMES
+    queue_bytes: int = DEFAULT_QUEUE_BYTES
+
+    def __post_init__(self) -> None:
+        problems = validate(self)
+        if problems:
+            raise BatchUsageError("; ".join(problems))
+
+    @property
+    def max_pixels(self) -> int:
+        return int(self.max_megapixels * 1_000_000)
+
+    def retouch_options(self) -> RetouchOptions:
+        return RetouchOptions(
+            levels=self.levels,
+            strength=self.strength,
+            want_mask=self.dump_mask,
+            want_blend=self.dump_blend,
+            tile=self.tile,
+        )
+
+    def output_affecting(self, model_sha256: str) -> dict[str, Any]:
+        """The settings an output depends on: what resume compares (tile is bit-exact)."""
+        return {
+            "model_sha256": model_sha256,
+            "levels": "auto" if self.levels is None else self.levels,
+            "strength": round(float(self.strength), 6),
+            "format": self.format,
+            "jpeg_quality": self.jpeg_quality,
+            "dump_mask": self.dump_mask,
+            "dump_blend": self.dump_blend,
+        }
+
+    def fingerprint(self, model_sha256: str) -> str:
+        """Stable hash of `output_affecting`: equal fingerprints mean an identical output."""
+        blob = json.dumps(self.output_affecting(model_sha256), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+    def report_dict(self) -> dict[str, Any]:
+        """Settings as they appear in the JSON report."""
+        return {
+            "inputs": [str(p.absolute()) for p in self.inputs],
+            "out": str(self.out.absolute()),
+            "device": self.device,
+            "levels": "auto" if self.levels is None else self.levels,
+            "strength": self.strength,
+            "format": self.format,
+            "jpeg_quality": self.jpeg_quality,
+            "dump_mask": self.dump_mask,
+            "dump_blend": self.dump_blend,
+            "overwrite": self.overwrite,
+            "recursive": self.recursive,
+            "max_megapixels": self.max_megapixels,
+            "tile": self.tile,
+            "allow_out_inside_input": self.allow_out_inside_input,
+        }
+
+
+def validate(s: BatchSettings) -> list[str]:
+    """Every problem with the option values, so the user fixes them all in one go."""
+    problems = []
+    if not s.inputs:
+        problems.append("give at least one INPUT file or folder")
+    if not DEVICE_RE.match(s.device.strip().lower()):
+        problems.append(f"--device must be auto, cpu, cuda or cuda:N, not {s.device!r}")
+    if s.levels is not None and not 0 <= s.levels <= MAX_LEVELS:
+        problems.append(f"--levels must be 'auto' or 0..{MAX_LEVELS}")
+    if not 0.0 <= s.strength <= 1.0:
+        problems.append(f"--strength must be within 0..1, not {s.strength}")
+    if s.format not in FORMAT_CHOICES:
+        problems.append(f"--format must be one of {', '.join(FORMAT_CHOICES)}, not {s.format!r}")
+    if s.jpeg_quality is not None and not 1 <= s.jpeg_quality <= 100:
+        problems.append(f"--jpeg-quality must be within 1..100, not {s.jpeg_quality}")
+    if not s.max_megapixels > 0:
+        problems.append(f"--max-megapixels must be positive, not {s.max_megapixels}")
+    if s.tile < 64 or s.tile % 2:
+        problems.append(f"--tile must be an even number >= 64, not {s.tile}")
+    if s.queue_frames < 1 or s.queue_bytes < 1:
+        problems.append("queue bounds must be positive")
+    return problems
