@@ -1,0 +1,1 @@
+"""Training: synthetic defects, datasets, losses, trainer, metrics and evaluation."""
