@@ -1,0 +1,159 @@
+"""Independent reader: ExifTool must see the same camera metadata in input and output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+
+from abpn_cli.imaging import read_photo, save_photo
+
+from .helpers import IPTC, XMP, canon_exif_block, icc_profile, pattern, write_jpeg
+
+EXIFTOOL = shutil.which("exiftool")
+pytestmark = pytest.mark.skipif(EXIFTOOL is None, reason="exiftool is not on PATH")
+CHECKED = (
+    "IFD0:Make",
+    "IFD0:Model",
+    "IFD0:Orientation",
+    "IFD0:Artist",
+    "ExifIFD:DateTimeOriginal",
+    "ExifIFD:ExposureTime",
+    "ExifIFD:ISO",
+    "GPS:GPSLatitude",
+    "GPS:GPSLongitude",
+    "GPS:GPSLatitudeRef",
+    "IPTC:Caption-Abstract",
+    "IPTC:Keywords",
+    "XMP-dc:Format",
+    # decoded from the maker note through its internal offsets: only right if it did not move
+    "Canon:CanonImageType",
+    "Canon:CanonFirmwareVersion",
+    "Canon:OwnerName",
+)
+
+
+def exiftool(*args: str) -> str:
+    assert EXIFTOOL is not None
+    return subprocess.run([EXIFTOOL, *args], check=True, capture_output=True, text=True).stdout
+
+
+def tags(*paths: Path) -> list[dict[str, object]]:
+    return json.loads(exiftool("-j", "-a", "-G1", "-n", "-b", *map(str, paths)))
+
+
+def icc_bytes(path: Path) -> bytes:
+    assert EXIFTOOL is not None
+    return subprocess.run(
+        [EXIFTOOL, "-icc_profile", "-b", str(path)], check=True, capture_output=True
+    ).stdout
+
+
+def assert_same_metadata(src: Path, dst: Path) -> None:
+    a, b = tags(src, dst)
+    for key in CHECKED:
+        assert key in a, key
+        assert b.get(key) == a[key], key
+    assert not any("MakerNote" in str(v) for k, v in b.items() if "Warning" in k), b
+    assert icc_bytes(dst) == icc_bytes(src) == icc_profile()
+
+
+def test_jpeg_to_jpeg(tmp_path: Path) -> None:
+    src = write_jpeg(
+        tmp_path / "in.jpg",
+        pattern(32, 48),
+        exif=canon_exif_block(6),
+        icc=icc_profile(),
+        xmp=XMP,
+        iptc=IPTC,
+    )
+    photo = read_photo(src)
+    save_photo(photo, photo.pixels, tmp_path / "out.jpg")
+    assert_same_metadata(src, tmp_path / "out.jpg")
+
+
+def test_jpeg_to_png(tmp_path: Path) -> None:
+    src = write_jpeg(
+        tmp_path / "in.jpg",
+        pattern(16, 16),
+        exif=canon_exif_block(8),
+        icc=icc_profile(),
+        xmp=XMP,
+        iptc=IPTC,
+    )
+    photo = read_photo(src)
+    save_photo(photo, photo.pixels, tmp_path / "out.png", fmt="png")
+    assert_same_metadata(src, tmp_path / "out.png")
+
+
+def test_16bit_tiff_from_exiftool_to_tiff_and_jpeg(tmp_path: Path) -> None:
+    """A 16-bit TIFF whose EXIF sub-IFDs were written by ExifTool (not by us)."""
+    donor = write_jpeg(
+        tmp_path / "donor.jpg",
+        pattern(8, 8),
+        exif=canon_exif_block(3),
+        icc=icc_profile(),
+        xmp=XMP,
+        iptc=IPTC,
+    )
+    rgb = pattern(24, 40, np.uint16)
+    rgb[0, 0] = 12345
+    src = tmp_path / "in.tif"
+    tifffile.imwrite(src, rgb, photometric="rgb", compression="zlib")
+    exiftool(
+        "-q",
+        "-overwrite_original",
+        "-tagsFromFile",
+        str(donor),
+        "-all:all",
+        "-icc_profile",
+        str(src),
+    )
+    photo = read_photo(src)
+    assert photo.bit_depth == 16 and np.array_equal(photo.pixels, rgb)
+    save_photo(photo, photo.pixels, tmp_path / "out.tif")
+    save_photo(photo, photo.pixels, tmp_path / "out.jpg", fmt="jpeg")
+    assert_same_metadata(src, tmp_path / "out.tif")
+    assert_same_metadata(src, tmp_path / "out.jpg")
+    assert np.array_equal(tifffile.imread(tmp_path / "out.tif"), rgb)
+    out = tags(tmp_path / "out.tif")[0]
+    assert (out["IFD0:ImageWidth"], out["IFD0:ImageHeight"], out["IFD0:BitsPerSample"]) == (
+        40,
+        24,
+        "16 16 16",
+    )
+
+
+def test_our_tiff_validates(tmp_path: Path) -> None:
+    """ExifTool -validate finds nothing wrong with the TIFF structure we write.
+
+    Allowed: its baseline-TIFF note on Deflate (an Adobe extension), and whatever it already
+    says about the carried EXIF content (which is copied as is, never "fixed").
+    """
+    src = write_jpeg(
+        tmp_path / "in.jpg", pattern(16, 16), exif=canon_exif_block(), icc=icc_profile()
+    )
+    photo = read_photo(src)
+    save_photo(photo, photo.pixels, tmp_path / "out.tif", fmt="tiff")
+
+    def warnings(path: Path) -> set[str]:
+        report = exiftool("-validate", "-warning", "-a", str(path))
+        return {
+            line.split(":", 1)[1].strip()
+            for line in report.splitlines()
+            if line.startswith("Warning")
+        }
+
+    inherited = {w.replace("JPEG ", "") for w in warnings(src)}
+    for warning in warnings(tmp_path / "out.tif"):
+        if warning == "Invalid value for IFD0 tag 0x0103 Compression":
+            continue
+        if warning.startswith(("Missing required TIFF ExifIFD", "Missing required TIFF GPS")):
+            continue
+        assert warning.replace("TIFF ", "") in inherited, warning
+        assert "IFD0" not in warning, warning

@@ -1,0 +1,335 @@
+"""TIFF: 8/16-bit pixels exact, alpha and grey kept, EXIF sub-IFDs carried tag by tag."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import piexif
+import pytest
+import tifffile
+from PIL import Image
+
+from abpn_cli.imaging import ImageError, read_photo, save_photo
+from abpn_cli.imaging.exif import IMAGE_STRUCTURE_TAGS
+
+from .helpers import (
+    IPTC,
+    MAKERNOTE,
+    XMP,
+    add_short_tag,
+    exif_block,
+    icc_profile,
+    little_endian_exif,
+    pattern,
+    write_jpeg,
+)
+
+EXIF_POINTERS = {34665, 34853, 40965}
+
+
+def exif_tags(block_or_file: bytes) -> dict[str, dict[int, object]]:
+    """Camera tags, Exif and GPS IFDs as piexif (an independent parser) reads them."""
+    loaded = piexif.load(block_or_file)
+    zeroth = {
+        k: v for k, v in loaded["0th"].items() if k not in IMAGE_STRUCTURE_TAGS | EXIF_POINTERS
+    }
+    zeroth = {k: v for k, v in zeroth.items() if k not in (700, 33723, 34377, 34675)}
+    exif = {k: v for k, v in loaded["Exif"].items() if k != 40965}
+    return {"0th": zeroth, "Exif": exif, "GPS": loaded["GPS"]}
+
+
+def makernote_offset(block: bytes) -> int:
+    """Absolute offset of the MakerNote value inside an EXIF block / TIFF file."""
+    bo = "<" if block[:2] == b"II" else ">"
+
+    def entries(offset: int) -> dict[int, tuple[int, int, bytes]]:
+        (n,) = struct.unpack(bo + "H", block[offset : offset + 2])
+        out = {}
+        for i in range(n):
+            e = block[offset + 2 + 12 * i : offset + 14 + 12 * i]
+            tag, typ, count = struct.unpack(bo + "HHI", e[:8])
+            out[tag] = (typ, count, e[8:])
+        return out
+
+    (ifd0,) = struct.unpack(bo + "I", block[4:8])
+    exif_ifd = struct.unpack(bo + "I", entries(ifd0)[34665][2])[0]
+    return struct.unpack(bo + "I", entries(exif_ifd)[0x927C][2])[0]
+
+
+def test_16bit_rgb_values_survive(tmp_path: Path) -> None:
+    rgb = pattern(20, 30, np.uint16)
+    rgb[0, 0] = (12345, 54321, 1)
+    tifffile.imwrite(tmp_path / "a.tif", rgb, photometric="rgb")
+    photo = read_photo(tmp_path / "a.tif")
+    assert photo.bit_depth == 16 and photo.pixels.dtype == np.uint16
+    assert np.array_equal(photo.pixels, rgb)
+    save_photo(photo, photo.pixels, tmp_path / "b.tif")
+    assert np.array_equal(tifffile.imread(tmp_path / "b.tif"), rgb)
+    assert np.array_equal(read_photo(tmp_path / "b.tif").pixels, rgb)
+
+
+@pytest.mark.parametrize("compression", [None, "zlib"])
+def test_compression_follows_the_source(tmp_path: Path, compression: str | None) -> None:
+    tifffile.imwrite(
+        tmp_path / "a.tif", pattern(16, 16), photometric="rgb", compression=compression
+    )
+    photo = read_photo(tmp_path / "a.tif")
+    save_photo(photo, photo.pixels, tmp_path / "b.tif")
+    with tifffile.TiffFile(tmp_path / "b.tif") as tif:
+        page = tif.pages.first
+        expected = 1 if compression is None else 8
+        assert int(page.compression) == expected and np.array_equal(page.asarray(), photo.pixels)
+
+
+@pytest.mark.parametrize("byteorder", ["<", ">"])
+def test_other_readers_decode_our_tiff(tmp_path: Path, byteorder: str) -> None:
+    """Pillow/libtiff and OpenCV read what we write, in both byte orders."""
+    rgb = pattern(40, 50)
+    tifffile.imwrite(tmp_path / "a.tif", rgb, photometric="rgb", byteorder=byteorder)
+    photo = read_photo(tmp_path / "a.tif")
+    save_photo(photo, photo.pixels, tmp_path / "b.tif")
+    assert (tmp_path / "b.tif").read_bytes()[:2] == (b"II" if byteorder == "<" else b"MM")
+    with Image.open(tmp_path / "b.tif") as im:
+        assert np.array_equal(np.asarray(im), rgb)
+    assert np.array_equal(
+        cv2.imread(str(tmp_path / "b.tif"), cv2.IMREAD_UNCHANGED)[:, :, ::-1], rgb
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("extrasample", ["unassalpha", "assocalpha"])
+def test_alpha_passes_through(tmp_path: Path, dtype: type, extrasample: str) -> None:
+    rgba = np.dstack([pattern(12, 14, dtype), pattern(12, 14, dtype, seed=5)[:, :, 0]])
+    tifffile.imwrite(tmp_path / "a.tif", rgba, photometric="rgb", extrasamples=[extrasample])
+    photo = read_photo(tmp_path / "a.tif")
+    assert np.array_equal(photo.alpha, rgba[:, :, 3])
+    assert np.array_equal(photo.pixels, rgba[:, :, :3])
+    save_photo(photo, np.zeros_like(photo.pixels), tmp_path / "b.tif")
+    with tifffile.TiffFile(tmp_path / "b.tif") as tif:
+        page = tif.pages.first
+        assert page.extrasamples == tifffile.TiffFile(tmp_path / "a.tif").pages.first.extrasamples
+        assert np.array_equal(page.asarray()[:, :, 3], rgba[:, :, 3])
+
+
+def test_premultiplied_alpha_is_not_converted_silently(tmp_path: Path) -> None:
+    rgba = np.dstack([pattern(8, 8), pattern(8, 8)[:, :, 0]])
+    tifffile.imwrite(tmp_path / "a.tif", rgba, photometric="rgb", extrasamples=["assocalpha"])
+    photo = read_photo(tmp_path / "a.tif")
+    with pytest.raises(ImageError, match="premultiplied-alpha TIFF can only be written as TIFF"):
+        save_photo(photo, photo.pixels, tmp_path / "b.png", fmt="png")
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_gray_stays_gray(tmp_path: Path, dtype: type) -> None:
+    gray = pattern(10, 12, dtype)[:, :, 0]
+    tifffile.imwrite(tmp_path / "g.tif", gray, photometric="minisblack")
+    photo = read_photo(tmp_path / "g.tif")
+    assert photo.meta.grayscale and np.array_equal(photo.pixels[:, :, 1], gray)
+    save_photo(photo, photo.pixels, tmp_path / "h.tif")
+    with tifffile.TiffFile(tmp_path / "h.tif") as tif:
+        page = tif.pages.first
+        assert int(page.photometric) == 1 and np.array_equal(page.asarray(), gray)
+
+
+def test_planar_separate_source(tmp_path: Path) -> None:
+    rgb = pattern(9, 11, np.uint16)
+    tifffile.imwrite(
+        tmp_path / "p.tif", np.moveaxis(rgb, 2, 0), photometric="rgb", planarconfig="separate"
+    )
+    assert np.array_equal(read_photo(tmp_path / "p.tif").pixels, rgb)
+
+
+def test_lzw_8bit_with_alpha_is_decoded_exactly(tmp_path: Path) -> None:
+    """tifffile needs imagecodecs for LZW; the Pillow fallback must keep straight alpha."""
+    rgba = np.dstack([pattern(10, 12), pattern(10, 12, seed=9)[:, :, 0]])
+    rgba[0, 0] = (200, 100, 50, 0)  # colour under zero alpha must survive (no premultiply)
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "l.tif", compression="tiff_lzw")
+    photo = read_photo(tmp_path / "l.tif")
+    assert np.array_equal(photo.pixels, rgba[:, :, :3])
+    assert np.array_equal(photo.alpha, rgba[:, :, 3])
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_lzw_16bit_is_decoded_as_stored(tmp_path: Path, orientation: int) -> None:
+    """The OpenCV fallback (16-bit LZW) must not apply the Orientation tag."""
+    rgb = pattern(10, 16, np.uint16)
+    assert cv2.imwrite(str(tmp_path / "l.tif"), rgb[:, :, ::-1])  # OpenCV writes LZW
+    add_short_tag(tmp_path / "l.tif", 274, orientation)
+    with tifffile.TiffFile(tmp_path / "l.tif") as tif:
+        page = tif.pages.first
+        assert int(page.compression) == 5 and page.tags[274].value == orientation
+    photo = read_photo(tmp_path / "l.tif")
+    assert photo.pixels.shape == rgb.shape and np.array_equal(photo.pixels, rgb)
+    assert photo.meta.orientation == orientation
+
+
+@pytest.fixture
+def rich_jpeg(tmp_path: Path) -> Path:
+    return write_jpeg(
+        tmp_path / "rich.jpg",
+        pattern(24, 32),
+        exif=exif_block(orientation=6),
+        icc=icc_profile(),
+        xmp=XMP,
+        iptc=IPTC,
+    )
+
+
+def test_exif_from_jpeg_lands_in_tiff_tag_by_tag(rich_jpeg: Path, tmp_path: Path) -> None:
+    photo = read_photo(rich_jpeg)
+    save_photo(photo, photo.pixels, tmp_path / "o.tif", fmt="tiff")
+    data = (tmp_path / "o.tif").read_bytes()
+    assert exif_tags(data) == exif_tags(exif_block(orientation=6))
+    assert piexif.load(data)["Exif"][0x927C] == MAKERNOTE
+    # the maker note did not move, so offsets inside it still point at the same bytes
+    assert makernote_offset(data) == makernote_offset(exif_block(orientation=6))
+    with tifffile.TiffFile(tmp_path / "o.tif") as tif:
+        tags = tif.pages.first.tags
+        assert tags[34675].value == icc_profile()
+        assert bytes(tags[700].value) == XMP
+        assert tags[274].value == 6  # Orientation copied, pixels not rotated
+        assert tif.pages.first.shape == (24, 32, 3)
+        assert np.array_equal(tif.pages.first.asarray(), photo.pixels)
+    again = read_photo(tmp_path / "o.tif")
+    assert again.meta.iptc == IPTC and again.meta.xmp == XMP and again.meta.icc == icc_profile()
+
+
+def test_exif_from_tiff_goes_to_jpeg_and_back_unchanged(rich_jpeg: Path, tmp_path: Path) -> None:
+    photo = read_photo(rich_jpeg)
+    save_photo(photo, photo.pixels, tmp_path / "o.tif", fmt="tiff")
+    from_tiff = read_photo(tmp_path / "o.tif")
+    assert exif_tags(from_tiff.meta.exif) == exif_tags(photo.meta.exif)
+    assert makernote_offset(from_tiff.meta.exif) == makernote_offset(photo.meta.exif)
+    save_photo(from_tiff, from_tiff.pixels, tmp_path / "o.jpg", fmt="jpeg")
+    back = read_photo(tmp_path / "o.jpg")
+    assert exif_tags(back.meta.exif) == exif_tags(exif_block(orientation=6))
+    assert (back.meta.icc, back.meta.xmp, back.meta.iptc) == (icc_profile(), XMP, IPTC)
+    save_photo(from_tiff, from_tiff.pixels, tmp_path / "o2.tif")  # TIFF -> TIFF
+    assert exif_tags((tmp_path / "o2.tif").read_bytes()) == exif_tags(exif_block(orientation=6))
+
+
+def test_little_endian_exif_and_16bit(tmp_path: Path) -> None:
+    rgb = pattern(16, 20, np.uint16)
+    src = tmp_path / "a.png"
+    assert cv2.imwrite(str(src), rgb[:, :, ::-1])
+    photo = read_photo(src)
+    photo.meta = replace(photo.meta, exif=little_endian_exif(), icc=icc_profile())
+    save_photo(photo, photo.pixels, tmp_path / "b.tif", fmt="tiff")
+    data = (tmp_path / "b.tif").read_bytes()
+    written = exif_tags(data)
+    assert written["0th"].pop(282) == written["0th"].pop(283) == (72, 1)  # baseline default
+    assert written["0th"].pop(296) == 2
+    assert data[:2] == b"II" and written == exif_tags(little_endian_exif())
+    back = read_photo(tmp_path / "b.tif")
+    assert back.bit_depth == 16 and np.array_equal(back.pixels, rgb)
+
+
+def test_tiff_tags_from_other_writers_are_read(tmp_path: Path) -> None:
+    padded_iptc = IPTC + bytes(-len(IPTC) % 4)
+    tifffile.imwrite(
+        tmp_path / "t.tif",
+        pattern(8, 8),
+        photometric="rgb",
+        extratags=[
+            (34675, 7, len(icc_profile()), icc_profile(), True),
+            (700, 1, len(XMP), XMP, True),
+            # Photoshop's way: the raw IIM stream labelled LONG (bytes in stream order)
+            (33723, 4, len(padded_iptc) // 4, np.frombuffer(padded_iptc, "<u4"), True),
+            (315, 2, 0, "An Artist", True),
+        ],
+    )
+    meta = read_photo(tmp_path / "t.tif").meta
+    assert (meta.icc, meta.xmp, meta.iptc) == (icc_profile(), XMP, IPTC)  # LONG padding trimmed
+    assert piexif.load(meta.exif)["0th"][315] == b"An Artist"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"data": np.zeros((4, 4, 3), np.float32), "photometric": "rgb"}, "floating-point TIFF"),
+        (
+            {"data": np.zeros((4, 4, 4), np.uint8), "photometric": "separated"},
+            "CMYK TIFF is not supported",
+        ),
+        (
+            {"data": np.zeros((4, 4, 3), np.uint32), "photometric": "rgb"},
+            "32-bit TIFF is not supported",
+        ),
+        ({"data": np.zeros((4, 4), np.uint8), "photometric": "miniswhite"}, "MinIsWhite"),
+        ({"data": np.zeros((4, 4, 3), np.int16), "photometric": "rgb"}, "signed-integer TIFF"),
+        (
+            {"data": np.zeros((3, 4, 4, 3), np.uint8), "photometric": "rgb"},
+            r"multi-page TIFF \(3 pages\)",
+        ),
+    ],
+)
+def test_unsupported_tiffs_are_named(tmp_path: Path, kwargs: dict, message: str) -> None:
+    data = kwargs.pop("data")
+    tifffile.imwrite(tmp_path / "x.tif", data, **kwargs)
+    with pytest.raises(ImageError, match=message):
+        read_photo(tmp_path / "x.tif")
+
+
+def test_palette_and_bilevel_tiffs_are_named(tmp_path: Path) -> None:
+    Image.new("P", (8, 8)).save(tmp_path / "p.tif")
+    with pytest.raises(ImageError, match="palette"):
+        read_photo(tmp_path / "p.tif")
+    Image.new("1", (8, 8)).save(tmp_path / "b.tif")
+    with pytest.raises(ImageError, match="1-bit"):
+        read_photo(tmp_path / "b.tif")
+
+
+def test_reduced_resolution_preview_page_is_not_multi_page(tmp_path: Path) -> None:
+    with tifffile.TiffWriter(tmp_path / "p.tif") as tw:
+        tw.write(pattern(16, 16), photometric="rgb")
+        tw.write(pattern(4, 4), photometric="rgb", subfiletype=1)
+    assert read_photo(tmp_path / "p.tif").pixels.shape == (16, 16, 3)
+
+
+def test_truncated_tiff(tmp_path: Path) -> None:
+    tifffile.imwrite(tmp_path / "a.tif", pattern(64, 64), photometric="rgb", metadata=None)
+    data = (tmp_path / "a.tif").read_bytes()
+    (tmp_path / "cut.tif").write_bytes(data[: len(data) - 100])
+    with pytest.raises(ImageError, match=r"truncated TIFF \(image data extends past the end"):
+        read_photo(tmp_path / "cut.tif")
+
+
+def test_size_is_checked_before_decoding(tmp_path: Path) -> None:
+    """A header claiming 40000x40000 is refused by size, not decoded (nor "truncated")."""
+    tifffile.imwrite(tmp_path / "a.tif", pattern(8, 8), photometric="rgb")
+    data = bytearray((tmp_path / "a.tif").read_bytes())
+    with tifffile.TiffFile(tmp_path / "a.tif") as tif:
+        width_at = tif.pages.first.tags[256].valueoffset
+        height_at = tif.pages.first.tags[257].valueoffset
+    data[width_at : width_at + 2] = struct.pack("<H", 40000)
+    data[height_at : height_at + 2] = struct.pack("<H", 40000)
+    (tmp_path / "bomb.tif").write_bytes(bytes(data))
+    with pytest.raises(
+        ImageError, match=r"image too large: 40000x40000 = 1600 MP exceeds the 400 MP"
+    ):
+        read_photo(tmp_path / "bomb.tif")
+
+
+def test_maker_note_beyond_jpeg_reach_is_moved_but_kept_whole() -> None:
+    """A maker note at an offset no JPEG APP1 can reproduce is relocated, bytes intact."""
+    from abpn_cli.imaging.exif import EXIF_IFD, build_exif_block, exif_ifd0
+    from abpn_cli.imaging.ifd import BytesSource, Entry, Ifd, read_header, read_ifd
+
+    block = exif_block()
+    bo, ifd0 = exif_ifd0(block)
+    header = read_header(BytesSource(block))
+    pointer = next(e for e in ifd0 if e.tag == EXIF_IFD).ints(bo)[0]
+    exif_entries, _ = read_ifd(BytesSource(block), header, pointer)
+    far = [
+        Entry(e.tag, e.type, e.count, e.data, 900_000 if e.tag == 0x927C else e.offset)
+        for e in exif_entries
+    ]
+    root = Ifd([e for e in ifd0 if e.tag not in EXIF_POINTERS], {EXIF_IFD: Ifd(far)})
+    rebuilt = build_exif_block(bo, root)
+    assert len(rebuilt) < 65527
+    assert exif_tags(rebuilt)["Exif"] == exif_tags(block)["Exif"]
+    assert piexif.load(rebuilt)["Exif"][0x927C] == MAKERNOTE
