@@ -253,20 +253,3 @@ class BlockWriter:
 
     def getvalue(self) -> bytes:
         return bytes(self.buf)
-
-
-def value_field_offset(
-    src: ByteSource, header: TiffHeader, ifd_offset: int, tag: int
-) -> int | None:
-    """File offset of the value field of `tag`'s entry in the IFD at `ifd_offset`."""
-    bo = header.byteorder
-    cfmt, csize, esize, inline = ("Q", 8, 20, 8) if header.bigtiff else ("H", 2, 12, 4)
-    (count,) = struct.unpack(bo + cfmt, src.read_at(ifd_offset, csize))
-    if count > MAX_ENTRIES:
-        raise IfdError(f"IFD at {ifd_offset} claims {count} entries")
-    table = src.read_at(ifd_offset + csize, count * esize)
-    for i in range(count):
-        (entry_tag,) = struct.unpack(bo + "H", table[i * esize : i * esize + 2])
-        if entry_tag == tag:
-            return ifd_offset + csize + i * esize + 4 + inline
-    return None

@@ -1,29 +1,47 @@
 """TIFF: pixels decoded by tifffile, files written by our own small writer.
 
-Why a writer of our own: tifffile cannot write EXIF sub-IFDs. Our output file *starts with
-the source's EXIF block byte for byte* (an EXIF block is a TIFF structure whose offsets
-count from its own header), followed by the strips and a new IFD0 at the end. The new IFD0
-holds the image tags, the camera tags copied from the block's IFD0, and the block's own
-Exif/GPS pointers, which stay valid unchanged -- as do the offsets inside the maker note.
+Reading: tifffile (with imagecodecs) is the one decoder for every compression it supports
+-- none, LZW, Deflate, PackBits, JPEG-in-TIFF, ZSTD, LZMA, WebP, JPEG XL... -- with or
+without a predictor, in strips or tiles, at 8 and 16 bits, with or without alpha. Pixels
+come back exactly as stored: tifffile never applies the Orientation tag.
+
+Writing: tifffile cannot write EXIF sub-IFDs. Our output file *starts with the source's
+EXIF block byte for byte* (an EXIF block is a TIFF structure whose offsets count from its
+own header), followed by the strips and a new IFD0 at the end. The new IFD0 holds the image
+tags, the camera tags copied from the block's IFD0, and the block's own Exif/GPS pointers,
+which stay valid unchanged -- as do the offsets inside the maker note. Strips are encoded
+with imagecodecs (LZW, horizontal predictor) and zlib (Deflate).
+
+Output compression: always lossless, in the source's family where that is a sensible TIFF:
+
+    source TIFF uncompressed            -> uncompressed
+    source TIFF LZW                     -> LZW + horizontal predictor
+    source TIFF Deflate (8 or 32946)    -> Adobe Deflate (8) + horizontal predictor
+    any other source TIFF compression   -> LZW + horizontal predictor
+    source not a TIFF (JPEG, PNG, WebP) -> Adobe Deflate (8) + horizontal predictor
+
+"Any other" covers the lossy codecs (JPEG-in-TIFF, WebP, JPEG XL...: re-encoding lossy would
+lose quality a second time) and the rarer lossless ones (PackBits, ZSTD, LZMA...: LZW is
+what every TIFF reader -- Photoshop, Lightroom, Capture One, libtiff -- decodes).
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import struct
 import zlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-import cv2
+import imagecodecs
 import numpy as np
 import tifffile
-from PIL import TiffImagePlugin
 
 from abpn_cli.imaging import ifd as ifd_mod
 from abpn_cli.imaging.errors import ImageError
@@ -31,7 +49,6 @@ from abpn_cli.imaging.exif import (
     FIELD_TAGS,
     ICC_TAG,
     IPTC_TAG,
-    ORIENTATION,
     PHOTOSHOP_TAG,
     XMP_TAG,
     exif_from_tiff,
@@ -55,18 +72,18 @@ from abpn_cli.imaging.ifd import (
 )
 from abpn_cli.imaging.irb import iptc_from_irb, trim_iim
 from abpn_cli.imaging.photo import Photo, PhotoMetadata, TiffInfo
-from abpn_cli.imaging.pixels import (
-    check_opencv_limit,
-    check_pixel_count,
-    contiguous_rgb,
-    gray_to_rgb,
-)
+from abpn_cli.imaging.pixels import check_pixel_count, gray_to_rgb
 
-NO_COMPRESSION, JPEG_COMPRESSION, DEFLATE = 1, 7, 8
+NO_COMPRESSION, LZW, OLD_JPEG, JPEG_COMPRESSION, DEFLATE, OLD_DEFLATE = 1, 5, 6, 7, 8, 32946
+HORIZONTAL_PREDICTOR = 2
 MINISBLACK, RGB, YCBCR = 1, 2, 6
 UNASSOCIATED_ALPHA = 2
 STRIP_BYTES = 256 * 1024
 ZLIB_LEVEL = 3  # within ~5% of level 6 on photos at a third of the CPU time
+_ENCODERS: dict[int, Callable[[bytes], bytes]] = {
+    LZW: imagecodecs.lzw_encode,
+    DEFLATE: functools.partial(zlib.compress, level=ZLIB_LEVEL),
+}
 CLASSIC_LIMIT = 0xFFFFFFFF
 _PHOTOMETRIC_ERRORS = {
     0: "MinIsWhite grayscale TIFF is not supported: convert to MinIsBlack or RGB first",
@@ -119,8 +136,12 @@ def _layout(page: tifffile.TiffPage) -> _Layout:
     if photometric in _PHOTOMETRIC_ERRORS:
         raise ImageError(_PHOTOMETRIC_ERRORS[photometric])
     compression = int(page.compression)
+    if compression == OLD_JPEG:
+        raise ImageError("old-style JPEG (OJPEG) TIFF is not supported: convert it first")
     if photometric == YCBCR and compression != JPEG_COMPRESSION:
-        raise ImageError("uncompressed YCbCr TIFF is not supported: convert to RGB first")
+        raise ImageError(
+            "YCbCr TIFF without JPEG compression is not supported: convert to RGB first"
+        )
     if photometric not in (MINISBLACK, RGB, YCBCR):
         raise ImageError(f"TIFF photometric interpretation {photometric} is not supported")
     sampleformat = int(page.sampleformat)
@@ -135,6 +156,8 @@ def _layout(page: tifffile.TiffPage) -> _Layout:
         raise ImageError(f"{bits}-bit TIFF is not supported (only 8 and 16 bits per sample)")
     if page.imagedepth > 1:
         raise ImageError("volumetric (3-D) TIFF is not supported")
+    if compression not in tifffile.TIFF.DECOMPRESSORS:  # also false for a missing codec
+        raise ImageError(f"TIFF compression {_compression_name(compression)} is not supported")
     colour = 1 if photometric == MINISBLACK else 3
     extra = int(page.samplesperpixel) - colour
     if extra < 0:
@@ -156,14 +179,6 @@ def _check_extent(page: tifffile.TiffPage, size: int) -> None:
             raise ImageError("truncated TIFF (image data extends past the end of the file)")
 
 
-def _tifffile_decodes(compression: int) -> bool:
-    try:
-        tifffile.TIFF.DECOMPRESSORS[compression]
-    except KeyError:
-        return False
-    return True
-
-
 def _as_hws(array: np.ndarray, axes: str) -> np.ndarray:
     """tifffile's array -> (H, W, S)."""
     axes = axes.replace("Q", "")
@@ -176,36 +191,6 @@ def _as_hws(array: np.ndarray, axes: str) -> np.ndarray:
     raise ImageError(f"unsupported TIFF sample arrangement {axes}")
 
 
-def _decode_pillow(path: Path) -> np.ndarray:
-    """8-bit fallback for codecs tifffile lacks without imagecodecs (LZW, JPEG).
-
-    Pillow (libtiff) returns straight RGBA, while OpenCV would premultiply it. The plugin
-    class is used directly to skip Pillow's global decompression-bomb limit (size checked).
-    """
-    with TiffImagePlugin.TiffImageFile(path) as im:
-        im.load()
-        array = np.asarray(im)
-    return array[:, :, None] if array.ndim == 2 else array
-
-
-def _decode_opencv(path: Path, header: TiffHeader, src: FileSource) -> np.ndarray:
-    """16-bit fallback (no alpha) through OpenCV's libtiff.
-
-    OpenCV applies the Orientation tag while decoding, so it gets a copy of the file with
-    Orientation set to 1: pixels must come back exactly as stored.
-    """
-    data = bytearray(path.read_bytes())
-    field = ifd_mod.value_field_offset(src, header, header.first_ifd, ORIENTATION)
-    if field is not None:
-        data[field : field + 2] = struct.pack(header.byteorder + "H", 1)
-    decoded = cv2.imdecode(np.frombuffer(bytes(data), np.uint8), cv2.IMREAD_UNCHANGED)
-    if decoded is None:
-        raise ImageError("corrupt TIFF image data (the decoder could not read it)")
-    if decoded.ndim == 2:
-        return decoded[:, :, None]
-    return contiguous_rgb(decoded)
-
-
 def _compression_name(code: int) -> str:
     try:
         return tifffile.COMPRESSION(code).name
@@ -213,21 +198,13 @@ def _compression_name(code: int) -> str:
         return str(code)
 
 
-def _decode(
-    path: Path, page: tifffile.TiffPage, lay: _Layout, header: TiffHeader, src: FileSource
-) -> np.ndarray:
-    if _tifffile_decodes(lay.compression):
+def _decode(page: tifffile.TiffPage, lay: _Layout) -> np.ndarray:
+    try:
         array = _as_hws(page.asarray(), page.axes)
-    elif lay.bits == 8:
-        array = _decode_pillow(path)
-    elif lay.extrasample is None:
-        check_opencv_limit(lay.width, lay.height, "16-bit TIFF")
-        array = _decode_opencv(path, header, src)
-    else:
-        raise ImageError(
-            f"16-bit {_compression_name(lay.compression)}-compressed TIFF with alpha needs"
-            " the optional 'imagecodecs' package"
-        )
+    except NotImplementedError as exc:
+        raise ImageError(f"TIFF layout not supported by the decoder ({exc})") from exc
+    except RuntimeError as exc:  # what every imagecodecs codec raises on bad data
+        raise ImageError(f"corrupt TIFF image data ({type(exc).__name__}: {exc})") from exc
     expected = (lay.height, lay.width, lay.colour + (lay.extrasample is not None))
     if array.shape != expected or array.dtype != (np.uint16 if lay.bits == 16 else np.uint8):
         raise ImageError(f"TIFF decoded to {array.shape} {array.dtype}, expected {expected}")
@@ -262,7 +239,7 @@ def read_tiff(path: Path, max_pixels: int) -> Photo:
             lay = _layout(page)
             check_pixel_count(lay.width, lay.height, max_pixels)
             _check_extent(page, size)
-            array = _decode(path, page, lay, header, src)
+            array = _decode(page, lay)
         try:
             exif, fields = exif_from_tiff(src, header, ifd0)
         except (IfdError, struct.error) as exc:
@@ -294,27 +271,33 @@ def _samples(pixels: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     return np.concatenate([planes, alpha[:, :, None]], axis=2)
 
 
-def _predict(rows: np.ndarray) -> np.ndarray:
-    """TIFF predictor 2: horizontal differences per sample (wrapping, as the spec says)."""
-    out = rows.copy()
-    out[:, 1:] -= rows[:, :-1]
-    return out
+def output_compression(source: int | None) -> int:
+    """The output's compression for a source TIFF compression (None: not a TIFF source)."""
+    if source is None:
+        return DEFLATE
+    if source == NO_COMPRESSION:
+        return NO_COMPRESSION
+    if source in (DEFLATE, OLD_DEFLATE):
+        return DEFLATE
+    return LZW  # LZW itself, lossy codecs, and lossless ones few readers know
 
 
 def _encoded_strips(
-    pixels: np.ndarray, alpha: np.ndarray | None, rows: int, bo: str, compress: bool
+    pixels: np.ndarray, alpha: np.ndarray | None, rows: int, bo: str, compression: int
 ) -> Iterator[bytes]:
-    """Strips in file order; deflate runs on a small thread pool (zlib releases the GIL)."""
+    """Strips in file order. Compressed strips get the horizontal predictor (differences
+    per sample, wrapping) and are encoded on a small thread pool (both codecs and
+    imagecodecs' delta release the GIL)."""
 
     def encode(r0: int) -> bytes:
         part = _samples(pixels[r0 : r0 + rows], None if alpha is None else alpha[r0 : r0 + rows])
-        if compress:
-            part = _predict(part)
+        if compression != NO_COMPRESSION:
+            part = imagecodecs.delta_encode(part, axis=1)
         raw = part.astype(part.dtype.newbyteorder(bo), copy=False).tobytes()
-        return zlib.compress(raw, ZLIB_LEVEL) if compress else raw
+        return raw if compression == NO_COMPRESSION else _ENCODERS[compression](raw)
 
     starts = range(0, pixels.shape[0], rows)
-    if not compress:
+    if compression == NO_COMPRESSION:
         yield from map(encode, starts)
         return
     workers = max(1, min(8, os.cpu_count() or 1))
@@ -391,8 +374,8 @@ def _image_entries(
         make_entry(279, LONG, counts, bo),
         make_entry(284, SHORT, [1], bo),
     ]
-    if compression == DEFLATE:
-        out.append(make_entry(317, SHORT, [2], bo))
+    if compression != NO_COMPRESSION:
+        out.append(make_entry(317, SHORT, [HORIZONTAL_PREDICTOR], bo))
     if extrasample is not None:
         out.append(make_entry(338, SHORT, [extrasample], bo))
     return out
@@ -403,11 +386,10 @@ def write_tiff(
 ) -> None:
     """Write (H, W) gray or (H, W, 3) RGB pixels (+ alpha) as a single-page TIFF.
 
-    Compression: none if the source TIFF was uncompressed, else Adobe Deflate with the
-    horizontal predictor (lossless, read everywhere; LZW would need imagecodecs).
+    Compression follows the source (see output_compression and the module docstring).
     """
     info = meta.tiff
-    compression = NO_COMPRESSION if info and info.compression == NO_COMPRESSION else DEFLATE
+    compression = output_compression(info.compression if info else None)
     extrasample = None
     if alpha is not None:
         extrasample = (
@@ -425,7 +407,7 @@ def write_tiff(
         f.write(prefix)
         offsets: list[int] = []
         counts: list[int] = []
-        for strip in _encoded_strips(pixels, alpha, rows, bo, compression == DEFLATE):
+        for strip in _encoded_strips(pixels, alpha, rows, bo, compression):
             offsets.append(f.tell())
             counts.append(len(strip))
             f.write(strip)

@@ -91,8 +91,9 @@ def test_jpeg_to_png(tmp_path: Path) -> None:
     assert_same_metadata(src, tmp_path / "out.png")
 
 
-def test_16bit_tiff_from_exiftool_to_tiff_and_jpeg(tmp_path: Path) -> None:
-    """A 16-bit TIFF whose EXIF sub-IFDs were written by ExifTool (not by us)."""
+def test_16bit_lzw_tiff_from_exiftool_to_tiff_and_jpeg(tmp_path: Path) -> None:
+    """A 16-bit LZW TIFF (what Lightroom exports) whose EXIF sub-IFDs were written by
+    ExifTool (not by us): LZW out, metadata intact."""
     donor = write_jpeg(
         tmp_path / "donor.jpg",
         pattern(8, 8),
@@ -102,9 +103,9 @@ def test_16bit_tiff_from_exiftool_to_tiff_and_jpeg(tmp_path: Path) -> None:
         iptc=IPTC,
     )
     rgb = pattern(24, 40, np.uint16)
-    rgb[0, 0] = 12345
+    rgb[0, 0] = (12345, 54321, 1)
     src = tmp_path / "in.tif"
-    tifffile.imwrite(src, rgb, photometric="rgb", compression="zlib")
+    tifffile.imwrite(src, rgb, photometric="rgb", compression="lzw", predictor=True)
     exiftool(
         "-q",
         "-overwrite_original",
@@ -127,17 +128,26 @@ def test_16bit_tiff_from_exiftool_to_tiff_and_jpeg(tmp_path: Path) -> None:
         24,
         "16 16 16",
     )
+    assert (out["IFD0:Compression"], out["IFD0:Predictor"]) == (5, 2)  # LZW, horizontal
 
 
-def test_our_tiff_validates(tmp_path: Path) -> None:
+@pytest.mark.parametrize("source", ["jpeg", "lzw"])
+def test_our_tiff_validates(tmp_path: Path, source: str) -> None:
     """ExifTool -validate finds nothing wrong with the TIFF structure we write.
 
-    Allowed: its baseline-TIFF note on Deflate (an Adobe extension), and whatever it already
-    says about the carried EXIF content (which is copied as is, never "fixed").
+    Allowed: its baseline-TIFF note on Deflate (an Adobe extension; a JPEG source gives a
+    Deflate TIFF, an LZW one an LZW TIFF, which is baseline), and whatever it already says
+    about the carried EXIF content (which is copied as is, never "fixed").
     """
     src = write_jpeg(
         tmp_path / "in.jpg", pattern(16, 16), exif=canon_exif_block(), icc=icc_profile()
     )
+    if source == "lzw":
+        donor, src = src, tmp_path / "in.tif"
+        tifffile.imwrite(
+            src, pattern(16, 24, np.uint16), photometric="rgb", compression="lzw", predictor=True
+        )
+        exiftool("-q", "-overwrite_original", "-tagsFromFile", str(donor), "-all:all", str(src))
     photo = read_photo(src)
     save_photo(photo, photo.pixels, tmp_path / "out.tif", fmt="tiff")
 
@@ -151,7 +161,7 @@ def test_our_tiff_validates(tmp_path: Path) -> None:
 
     inherited = {w.replace("JPEG ", "") for w in warnings(src)}
     for warning in warnings(tmp_path / "out.tif"):
-        if warning == "Invalid value for IFD0 tag 0x0103 Compression":
+        if warning == "Invalid value for IFD0 tag 0x0103 Compression" and source == "jpeg":
             continue
         if warning.startswith(("Missing required TIFF ExifIFD", "Missing required TIFF GPS")):
             continue

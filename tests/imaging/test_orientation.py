@@ -47,3 +47,26 @@ def test_tiff_orientation_is_not_applied(tmp_path: Path) -> None:
     with tifffile.TiffFile(tmp_path / "b.tif") as tif:
         assert tif.pages.first.tags[274].value == 8
         assert np.array_equal(tif.pages.first.asarray(), rgb)
+
+
+def test_16bit_lzw_tiff_orientation_6_is_kept_not_applied(tmp_path: Path) -> None:
+    """The Lightroom/Capture One export case: 16-bit LZW + predictor, Orientation 6."""
+    rgb = pattern(12, 20, np.uint16)  # not square: a rotation would swap height and width
+    rgb[0, 0] = (12345, 54321, 1)  # values only 16 bits hold
+    tifffile.imwrite(
+        tmp_path / "a.tif",
+        rgb,
+        photometric="rgb",
+        compression="lzw",
+        predictor=True,
+        extratags=[(274, 3, 1, 6, True)],
+    )
+    photo = read_photo(tmp_path / "a.tif")
+    assert photo.meta.orientation == 6 and photo.bit_depth == 16
+    assert photo.pixels.shape == (12, 20, 3) and np.array_equal(photo.pixels, rgb)
+    save_photo(photo, photo.pixels, tmp_path / "b.tif")
+    with tifffile.TiffFile(tmp_path / "b.tif") as tif:
+        page = tif.pages.first
+        assert page.tags[274].value == 6 and int(page.compression) == 5
+        assert page.shape == (12, 20, 3) and np.array_equal(page.asarray(), rgb)
+    assert read_photo(tmp_path / "b.tif").meta.orientation == 6

@@ -13,7 +13,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-from abpn_cli.imaging import ImageError, read_photo, save_photo
+from abpn_cli.imaging import ImageError, TiffInfo, read_photo, save_photo
 from abpn_cli.imaging.exif import IMAGE_STRUCTURE_TAGS
 
 from .helpers import (
@@ -72,32 +72,83 @@ def test_16bit_rgb_values_survive(tmp_path: Path) -> None:
     assert np.array_equal(read_photo(tmp_path / "b.tif").pixels, rgb)
 
 
-@pytest.mark.parametrize("compression", [None, "zlib"])
-def test_compression_follows_the_source(tmp_path: Path, compression: str | None) -> None:
+# (tifffile's name for the source compression, output compression code)
+LOSSLESS_SOURCES = [
+    (None, 1),  # uncompressed -> uncompressed
+    ("lzw", 5),  # LZW -> LZW
+    ("zlib", 8),  # Adobe Deflate -> Adobe Deflate
+    ("deflate", 8),  # old-style Deflate (32946) -> Adobe Deflate
+    ("packbits", 5),  # anything else -> LZW
+    ("zstd", 5),
+    ("lzma", 5),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize(("compression", "expected"), LOSSLESS_SOURCES)
+def test_compression_follows_the_source(
+    tmp_path: Path, compression: str | None, expected: int, dtype: type
+) -> None:
+    rgb = pattern(16, 24, dtype)
     tifffile.imwrite(
-        tmp_path / "a.tif", pattern(16, 16), photometric="rgb", compression=compression
+        tmp_path / "a.tif", rgb, photometric="rgb", compression=compression, rowsperstrip=5
     )
     photo = read_photo(tmp_path / "a.tif")
+    assert np.array_equal(photo.pixels, rgb)
     save_photo(photo, photo.pixels, tmp_path / "b.tif")
     with tifffile.TiffFile(tmp_path / "b.tif") as tif:
         page = tif.pages.first
-        expected = 1 if compression is None else 8
-        assert int(page.compression) == expected and np.array_equal(page.asarray(), photo.pixels)
+        assert int(page.compression) == expected
+        assert int(page.predictor) == (1 if expected == 1 else 2)  # horizontal differencing
+        assert np.array_equal(page.asarray(), rgb)
 
 
-@pytest.mark.parametrize("byteorder", ["<", ">"])
-def test_other_readers_decode_our_tiff(tmp_path: Path, byteorder: str) -> None:
-    """Pillow/libtiff and OpenCV read what we write, in both byte orders."""
-    rgb = pattern(40, 50)
-    tifffile.imwrite(tmp_path / "a.tif", rgb, photometric="rgb", byteorder=byteorder)
-    photo = read_photo(tmp_path / "a.tif")
-    save_photo(photo, photo.pixels, tmp_path / "b.tif")
-    assert (tmp_path / "b.tif").read_bytes()[:2] == (b"II" if byteorder == "<" else b"MM")
-    with Image.open(tmp_path / "b.tif") as im:
-        assert np.array_equal(np.asarray(im), rgb)
-    assert np.array_equal(
-        cv2.imread(str(tmp_path / "b.tif"), cv2.IMREAD_UNCHANGED)[:, :, ::-1], rgb
+def test_jpeg_in_tiff_is_decoded_and_written_back_lossless(tmp_path: Path) -> None:
+    """JPEG-compressed YCbCr 4:2:0 TIFF: decoded like libtiff does, re-saved as LZW."""
+    rgb = pattern(32, 48)
+    tifffile.imwrite(
+        tmp_path / "j.tif",
+        rgb,
+        photometric="rgb",
+        compression="jpeg",
+        compressionargs={"level": 95},
     )
+    with tifffile.TiffFile(tmp_path / "j.tif") as tif:
+        assert int(tif.pages.first.compression) == 7 and int(tif.pages.first.photometric) == 6
+    with Image.open(tmp_path / "j.tif") as im:  # libtiff + libjpeg
+        libtiff = np.asarray(im.convert("RGB")).astype(int)
+    photo = read_photo(tmp_path / "j.tif")
+    assert photo.pixels.shape == rgb.shape and photo.bit_depth == 8
+    assert np.abs(photo.pixels.astype(int) - libtiff).max() <= 1
+    save_photo(photo, photo.pixels, tmp_path / "o.tif")
+    with tifffile.TiffFile(tmp_path / "o.tif") as tif:
+        page = tif.pages.first
+        assert (int(page.compression), int(page.predictor), int(page.photometric)) == (5, 2, 2)
+        assert np.array_equal(page.asarray(), photo.pixels)
+
+
+@pytest.mark.parametrize("compression", [None, "zlib", "lzw"])
+@pytest.mark.parametrize("byteorder", ["<", ">"])
+def test_other_readers_decode_our_tiff(tmp_path: Path, byteorder: str, compression: str) -> None:
+    """Pillow and OpenCV (both libtiff) read what we write, in both byte orders."""
+    rgb = pattern(40, 50)
+    rgb16 = pattern(40, 50, np.uint16)
+    for name, data in (("a", rgb), ("c", rgb16)):
+        tifffile.imwrite(
+            tmp_path / f"{name}.tif",
+            data,
+            photometric="rgb",
+            byteorder=byteorder,
+            compression=compression,
+        )
+        photo = read_photo(tmp_path / f"{name}.tif")
+        save_photo(photo, photo.pixels, tmp_path / f"{name}_out.tif")
+        written = tmp_path / f"{name}_out.tif"
+        assert written.read_bytes()[:2] == (b"II" if byteorder == "<" else b"MM")
+        decoded = cv2.imread(str(written), cv2.IMREAD_UNCHANGED)
+        assert decoded.dtype == data.dtype and np.array_equal(decoded[:, :, ::-1], data)
+    with Image.open(tmp_path / "a_out.tif") as im:  # Pillow has no 16-bit RGB mode
+        assert np.array_equal(np.asarray(im), rgb)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
@@ -143,20 +194,100 @@ def test_planar_separate_source(tmp_path: Path) -> None:
     assert np.array_equal(read_photo(tmp_path / "p.tif").pixels, rgb)
 
 
+def only_16_bits_hold(rgb: np.ndarray) -> np.ndarray:
+    """Make sure no 8-bit path could reproduce the values (v != k * 257 somewhere)."""
+    rgb[0, 0] = (12345, 54321, 1)[: rgb.shape[2]] + (65534,) * (rgb.shape[2] - 3)
+    rgb[-1, -1] = (65535, 0, 32767)[: rgb.shape[2]] + (2,) * (rgb.shape[2] - 3)
+    assert np.any(rgb % 257) and not np.array_equal(rgb >> 8 << 8, rgb)
+    return rgb
+
+
 def test_lzw_8bit_with_alpha_is_decoded_exactly(tmp_path: Path) -> None:
-    """tifffile needs imagecodecs for LZW; the Pillow fallback must keep straight alpha."""
+    """8-bit LZW RGBA written by Pillow/libtiff: straight alpha, colour under alpha 0 kept."""
     rgba = np.dstack([pattern(10, 12), pattern(10, 12, seed=9)[:, :, 0]])
     rgba[0, 0] = (200, 100, 50, 0)  # colour under zero alpha must survive (no premultiply)
     Image.fromarray(rgba, "RGBA").save(tmp_path / "l.tif", compression="tiff_lzw")
     photo = read_photo(tmp_path / "l.tif")
     assert np.array_equal(photo.pixels, rgba[:, :, :3])
     assert np.array_equal(photo.alpha, rgba[:, :, 3])
+    save_photo(photo, photo.pixels, tmp_path / "o.tif")
+    with Image.open(tmp_path / "o.tif") as im:
+        assert im.info["compression"] == "tiff_lzw" and np.array_equal(np.asarray(im), rgba)
+
+
+@pytest.mark.parametrize("alpha", [False, True])
+def test_16bit_lzw_round_trip_is_exact_with_metadata(tmp_path: Path, alpha: bool) -> None:
+    """What Lightroom/Capture One export: 16-bit LZW + predictor, ICC, XMP, camera tags."""
+    data = pattern(24, 36, np.uint16)
+    if alpha:
+        data = np.dstack([data, pattern(24, 36, np.uint16, seed=4)[:, :, 0]])
+    data = only_16_bits_hold(data)
+    tifffile.imwrite(
+        tmp_path / "in.tif",
+        data,
+        photometric="rgb",
+        compression="lzw",
+        predictor=True,
+        rowsperstrip=7,
+        extrasamples=["unassalpha"] if alpha else None,
+        extratags=[
+            (34675, 7, len(icc_profile()), icc_profile(), True),
+            (700, 1, len(XMP), XMP, True),
+            (271, 2, 0, "TestMaker", True),
+            (272, 2, 0, "Model X100", True),
+            (315, 2, 0, "A. Photographer", True),
+        ],
+    )
+    photo = read_photo(tmp_path / "in.tif")
+    assert photo.bit_depth == 16 and np.array_equal(photo.pixels, data[:, :, :3])
+    assert (photo.alpha is not None) == alpha
+    if alpha:
+        assert np.array_equal(photo.alpha, data[:, :, 3])
+    assert photo.meta.icc == icc_profile() and photo.meta.xmp == XMP
+    save_photo(photo, photo.pixels, tmp_path / "out.tif")
+    with tifffile.TiffFile(tmp_path / "out.tif") as tif:
+        page = tif.pages.first
+        assert (int(page.compression), int(page.predictor)) == (5, 2)
+        assert page.dtype == np.uint16 and np.array_equal(page.asarray(), data)
+        assert page.tags[34675].value == icc_profile() and bytes(page.tags[700].value) == XMP
+        assert page.tags[271].value == "TestMaker" and page.tags[315].value == "A. Photographer"
+    decoded = cv2.imread(str(tmp_path / "out.tif"), cv2.IMREAD_UNCHANGED)  # libtiff
+    assert decoded.dtype == np.uint16 and np.array_equal(decoded[:, :, 2::-1], data[:, :, :3])
+    again = read_photo(tmp_path / "out.tif")
+    assert np.array_equal(again.pixels, photo.pixels) and again.meta.exif == photo.meta.exif
+    assert again.meta.icc == icc_profile()
+
+
+@pytest.mark.parametrize("alpha", [False, True])
+def test_16bit_lzw_with_camera_exif_keeps_it_tag_by_tag(
+    rich_jpeg: Path, tmp_path: Path, alpha: bool
+) -> None:
+    """LZW in -> LZW out with a camera EXIF block (sub-IFDs, maker note) and ICC."""
+    source = read_photo(rich_jpeg)
+    rgb = only_16_bits_hold(pattern(24, 32, np.uint16))
+    a = pattern(24, 32, np.uint16, seed=2)[:, :, 0] if alpha else None
+    lzw = replace(source, pixels=rgb, alpha=a, bit_depth=16, fmt="tiff")
+    lzw.meta = replace(source.meta, tiff=TiffInfo(5, ">", 2 if alpha else None))
+    save_photo(lzw, rgb, tmp_path / "in.tif")
+    photo = read_photo(tmp_path / "in.tif")  # an LZW source with EXIF sub-IFDs and ICC
+    assert photo.meta.tiff is not None and photo.meta.tiff.compression == 5
+    assert np.array_equal(photo.pixels, rgb) and photo.meta.orientation == 6
+    save_photo(photo, photo.pixels, tmp_path / "out.tif")
+    data = (tmp_path / "out.tif").read_bytes()
+    assert exif_tags(data) == exif_tags(exif_block(orientation=6))
+    assert makernote_offset(data) == makernote_offset(exif_block(orientation=6))
+    with tifffile.TiffFile(tmp_path / "out.tif") as tif:
+        page = tif.pages.first
+        assert (int(page.compression), int(page.predictor)) == (5, 2)
+        assert page.tags[34675].value == icc_profile() and page.tags[274].value == 6
+        expected = rgb if a is None else np.dstack([rgb, a])
+        assert page.shape == expected.shape and np.array_equal(page.asarray(), expected)
 
 
 @pytest.mark.parametrize("orientation", [1, 3, 6, 8])
-def test_lzw_16bit_is_decoded_as_stored(tmp_path: Path, orientation: int) -> None:
-    """The OpenCV fallback (16-bit LZW) must not apply the Orientation tag."""
-    rgb = pattern(10, 16, np.uint16)
+def test_lzw_16bit_from_libtiff_is_decoded_as_stored(tmp_path: Path, orientation: int) -> None:
+    """16-bit LZW written by libtiff (OpenCV, no predictor): Orientation never applied."""
+    rgb = only_16_bits_hold(pattern(10, 16, np.uint16))
     assert cv2.imwrite(str(tmp_path / "l.tif"), rgb[:, :, ::-1])  # OpenCV writes LZW
     add_short_tag(tmp_path / "l.tif", 274, orientation)
     with tifffile.TiffFile(tmp_path / "l.tif") as tif:
@@ -165,6 +296,39 @@ def test_lzw_16bit_is_decoded_as_stored(tmp_path: Path, orientation: int) -> Non
     photo = read_photo(tmp_path / "l.tif")
     assert photo.pixels.shape == rgb.shape and np.array_equal(photo.pixels, rgb)
     assert photo.meta.orientation == orientation
+    save_photo(photo, photo.pixels, tmp_path / "o.tif")
+    with tifffile.TiffFile(tmp_path / "o.tif") as tif:
+        page = tif.pages.first
+        assert int(page.compression) == 5 and page.tags[274].value == orientation
+        assert np.array_equal(page.asarray(), rgb)
+
+
+def test_corrupt_lzw_data_is_named(tmp_path: Path) -> None:
+    tifffile.imwrite(
+        tmp_path / "a.tif",
+        pattern(32, 32, np.uint16),
+        photometric="rgb",
+        compression="lzw",
+        rowsperstrip=8,
+    )
+    data = bytearray((tmp_path / "a.tif").read_bytes())
+    with tifffile.TiffFile(tmp_path / "a.tif") as tif:
+        offset, count = tif.pages.first.dataoffsets[1], tif.pages.first.databytecounts[1]
+    data[offset : offset + count] = np.random.default_rng(0).bytes(count)
+    (tmp_path / "bad.tif").write_bytes(bytes(data))
+    with pytest.raises(ImageError, match=r"corrupt TIFF image data \("):
+        read_photo(tmp_path / "bad.tif")
+
+
+def test_compression_tifffile_cannot_decode_is_named(tmp_path: Path) -> None:
+    tifffile.imwrite(tmp_path / "a.tif", pattern(8, 8), photometric="rgb")
+    data = bytearray((tmp_path / "a.tif").read_bytes())
+    with tifffile.TiffFile(tmp_path / "a.tif") as tif:
+        at = tif.pages.first.tags[259].valueoffset
+    data[at : at + 2] = struct.pack("<H", 32909)  # PixarLog
+    (tmp_path / "p.tif").write_bytes(bytes(data))
+    with pytest.raises(ImageError, match="TIFF compression PIXARLOG is not supported"):
+        read_photo(tmp_path / "p.tif")
 
 
 @pytest.fixture
