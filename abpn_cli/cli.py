@@ -273,13 +273,21 @@ def train(
             v = ev.val
             bar.console.print(
                 f"val @ {v.step}: PSNR input {v.psnr_input:.2f} dB -> output "
-                f"{v.psnr_output:.2f} dB  ({v.preview})",
+                f"{v.psnr_output:.2f} dB, change outside edits {v.locality_255:.2f}/255 "
+                f"({v.preview})",
                 highlight=False,
+                soft_wrap=True,
             )
+        elif ev.kind == "checkpoint" and not tty:
+            print(f"checkpoint @ {ev.step}: {ev.path}", flush=True)
         elif ev.kind == "start":
             bar.update(task, completed=ev.step, total=ev.total_steps)
         elif ev.kind == "interrupted":
-            bar.console.print(f"interrupted at step {ev.step}; saved {ev.path}; --resume to go on")
+            bar.console.print(
+                f"interrupted at step {ev.step}; saved {ev.path}; --resume to go on",
+                highlight=False,
+                soft_wrap=True,
+            )
 
     try:
         settings = settings_for_run(out, resume, given)
@@ -299,9 +307,123 @@ def train(
         + (f"val PSNR {val.psnr_input:.2f} -> {val.psnr_output:.2f} dB; " if val else "")
         + saved,
         highlight=False,
+        soft_wrap=True,
     )
     if report.interrupted:
         raise typer.Exit(130)
+
+
+@app.command("make-evalset")
+def make_evalset(
+    photos: list[Path] = typer.Option(
+        ..., "--photos", help="Clean photo or folder (repeatable; folders walked, sorted)."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Eval folder: OUT/{before,after,region}."),
+    size: int = typer.Option(1024, "--size", min=64, help="Side of the square pairs."),
+    seed: int = typer.Option(0, "--seed", help="Same photos + size + seed: same bytes."),
+    count_per_photo: int = typer.Option(1, "--count-per-photo", min=1, help="Pairs per photo."),
+) -> None:
+    """Write a deterministic held-out eval set of synthetic-defect pairs for `abpn eval`."""
+    from abpn_cli.training.data import ImageLoadError, find_photos, make_eval_set
+
+    try:
+        found = find_photos(photos)
+    except FileNotFoundError as exc:
+        raise _err(str(exc), EXIT_USAGE) from exc
+    if not found:
+        raise _err(f"no photos under {', '.join(map(str, photos))}", EXIT_USAGE)
+    try:
+        items = make_eval_set(found, out, size, seed, count_per_photo)
+    except ImageLoadError as exc:
+        raise _err(str(exc), 1) from exc
+    upscaled = sum(it.upscaled for it in items)
+    note = f"; {upscaled} upscaled from smaller photos" if upscaled else ""
+    Console().print(
+        f"wrote {len(items)} pairs of {size}x{size} to {out} (seed {seed}){note}",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command("eval")
+def eval_command(
+    pairs: Path = typer.Option(
+        ..., "--pairs", help="Folder with before/, after/ and optional region/."
+    ),
+    model: Path | None = typer.Option(None, "--model", help="Model file (default: shipped)."),
+    levels: str = typer.Option("auto", "--levels", help="Pyramid levels: auto or 0..8."),
+    device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|cuda:N"),
+    baseline: str = typer.Option(
+        "none",
+        "--baseline",
+        help="Score a baseline instead of the model: none|identity|bilateral|edge-preserving.",
+    ),
+    report: Path | None = typer.Option(None, "--report", help="Write a JSON report here."),
+    warmup: bool = typer.Option(
+        False, "--warmup", help="Run once untimed first (TorchScript optimises on first calls)."
+    ),
+) -> None:
+    """PSNR/SSIM (input and output vs target) and locality of the model or a baseline."""
+    from abpn_cli.batch.settings import BatchUsageError, parse_levels
+    from abpn_cli.engine import EngineError, RetouchOptions, load_model
+    from abpn_cli.training import evaluate as ev
+
+    try:
+        level_count = parse_levels(levels)
+    except BatchUsageError as exc:
+        raise _err(str(exc), EXIT_USAGE) from exc
+    if baseline != "none" and baseline not in ev.BASELINES:
+        names = "|".join(["none", *ev.BASELINES])
+        raise _err(f"--baseline must be one of {names}: {baseline!r}", EXIT_USAGE)
+    try:
+        pair_list = ev.list_pairs(pairs)
+    except ValueError as exc:
+        raise _err(str(exc), EXIT_USAGE) from exc
+    settings: dict = {"pairs": str(pairs), "method": "model" if baseline == "none" else baseline}
+    model_info = None
+    if baseline == "none":
+        try:
+            loaded = load_model(model, device)
+        except EngineError as exc:
+            raise _err(str(exc), EXIT_ENVIRONMENT) from exc
+        options = RetouchOptions(levels=level_count)
+        method = ev.model_method(loaded, options)
+        model_info = {"path": str(loaded.path), "sha256": loaded.sha256}
+        settings |= {
+            "levels": "auto" if level_count is None else level_count,
+            "device": str(loaded.device),
+            "tile": options.tile,
+            "skip_untouched": options.skip_untouched,
+            "strength": options.strength,
+        }
+    else:
+        method = ev.make_baseline(baseline)
+        settings["baseline_params"] = ev.baseline_settings(baseline)
+    settings |= {
+        "region_threshold": ev.REGION_THRESHOLD,
+        "psnr_cap": ev.PSNR_CAP,
+        "warmup": warmup,
+    }
+    err = Console(stderr=True)
+
+    def progress(_name: str, r: ev.FileResult) -> None:
+        line = f"{r.name}: PSNR {r.psnr_in:.2f} -> {r.psnr_out:.2f} dB ({r.seconds:.2f} s)"
+        err.print(line, highlight=False, soft_wrap=True)
+
+    try:
+        files = ev.evaluate(pair_list, {"m": method}, warmup=warmup, on_file=progress)["m"]
+    except ValueError as exc:  # EvalDataError (bad pair), or options the image cannot take
+        raise _err(str(exc), EXIT_USAGE) from exc
+    except EngineError as exc:
+        raise _err(str(exc), EXIT_ENVIRONMENT) from exc
+    result = ev.EvalReport(model_info, settings, files)
+    table = Table(*ev.TABLE_COLUMNS, title=f"abpn eval: {settings['method']}")
+    for f in files:
+        table.add_row(*ev.file_row(f))
+    table.add_row(*ev.summary_row(result.summary), style="bold")
+    Console(width=None if sys.stdout.isatty() else 140).print(table)
+    if report is not None:
+        ev.write_report(result, report)
 
 
 def main() -> None:

@@ -1,0 +1,237 @@
+"""abpn eval / make-evalset: scoring, baselines, report schema and exit codes (tiny, fast)."""
+
+from __future__ import annotations
+
+import json
+import math
+from functools import partial
+from pathlib import Path
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from abpn_cli.cli import app
+from abpn_cli.engine import RetouchOptions, load_model, save_model_file
+from abpn_cli.training import evaluate as ev
+from tests.conftest import make_tiny_model
+
+SIZE = 128
+
+
+def _write(path: Path, rgb: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = rgb[:, :, ::-1] if rgb.ndim == 3 else rgb
+    assert cv2.imwrite(str(path), np.ascontiguousarray(img))
+
+
+def _clean(seed: int, size: int = SIZE) -> np.ndarray:
+    """Smooth photo-like uint8 RGB with some texture (so smoothing filters change it)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    base = np.stack([0.3 + 0.5 * xx, 0.4 + 0.4 * yy, 0.5 + 0.2 * np.sin(6 * xx)], 2)
+    tex = cv2.GaussianBlur(rng.standard_normal((size, size)).astype(np.float32), (0, 0), 1.0)
+    return (np.clip(base + 0.05 * tex[:, :, None], 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def make_pairs(root: Path, n: int = 2, with_region: bool = True, size: int = SIZE) -> Path:
+    """n pairs: `after` clean, `before` = after plus a dark disc (the edited region)."""
+    for i in range(n):
+        after = _clean(i, size)
+        region = np.zeros((size, size), np.uint8)
+        cv2.circle(region, (40 + 20 * i, 50), 14, 255, -1)
+        before = after.copy()
+        before[region > 0] = (before[region > 0] * 0.6).astype(np.uint8)
+        _write(root / "before" / f"p{i}.png", before)
+        _write(root / "after" / f"p{i}.png", after)
+        if with_region:
+            _write(root / "region" / f"p{i}.png", region)
+    return root
+
+
+@pytest.fixture(scope="module")
+def silent_model_file(tmp_path_factory) -> Path:
+    """A tiny model whose mask is ~0 everywhere, so skip_untouched copies every tile."""
+    path = tmp_path_factory.mktemp("models") / "silent.pt"
+    save_model_file(make_tiny_model(mask_bias=-30.0), path, {"note": "mask forced ~0"})
+    return path
+
+
+def test_identity_baseline_scores_the_input(tmp_path: Path) -> None:
+    pairs = ev.list_pairs(make_pairs(tmp_path / "set"))
+    files = ev.evaluate(pairs, {"id": ev.make_baseline("identity")})["id"]
+    assert [f.name for f in files] == ["p0", "p1"]
+    for f in files:
+        assert f.psnr_out == f.psnr_in and f.ssim_out == f.ssim_in
+        assert f.locality_255 == 0.0
+        assert math.isfinite(f.psnr_in) and f.levels is None
+        assert (f.width, f.height) == (SIZE, SIZE)
+
+
+def test_model_with_silent_mask_returns_input_exactly(tmp_path: Path, silent_model_file) -> None:
+    pairs = ev.list_pairs(make_pairs(tmp_path / "set"))
+    model = load_model(silent_model_file, "cpu")
+    method = ev.model_method(model, RetouchOptions(levels=1, skip_untouched=True))
+    out = method(ev.load_eval_pair(pairs[0]).before)
+    assert np.array_equal(out.pixels, ev.load_eval_pair(pairs[0]).before)
+    files = ev.evaluate(pairs, {"model": method})["model"]
+    for f in files:
+        assert f.psnr_out == f.psnr_in and f.locality_255 == 0.0 and f.levels == 1
+
+
+def test_region_is_derived_from_the_difference_when_missing(tmp_path: Path) -> None:
+    with_map = ev.list_pairs(make_pairs(tmp_path / "a", n=1))
+    without = ev.list_pairs(make_pairs(tmp_path / "b", n=1, with_region=False))
+    assert with_map[0].region is not None and without[0].region is None
+    derived = ev.load_eval_pair(without[0]).region
+    given = ev.load_eval_pair(with_map[0]).region
+    # the derived region covers the disc and is ~0 far from it
+    assert derived[given > 0.5].min() > 0.5 and derived[given == 0].mean() < 0.05
+
+
+def test_sixteen_bit_before_is_scored_at_full_precision(tmp_path: Path) -> None:
+    root = make_pairs(tmp_path / "set", n=1)
+    b8 = cv2.imread(str(root / "before" / "p0.png"), cv2.IMREAD_UNCHANGED)
+    (root / "before" / "p0.png").unlink()
+    _write(root / "before" / "p0.png", (b8[:, :, ::-1].astype(np.uint16) * 257))
+    lp = ev.load_eval_pair(ev.list_pairs(root)[0])
+    assert lp.before.dtype == np.uint16
+    f = ev.evaluate(ev.list_pairs(root), {"id": ev.make_baseline("identity")})["id"][0]
+    assert f.psnr_out == f.psnr_in and f.locality_255 == 0.0
+
+
+STRONG = {  # sigmas per 1024 px: strong enough to show on 128-256 px test images
+    "bilateral": partial(ev.bilateral, params=ev.BilateralParams(16.0, 0.1)),
+    "edge-preserving": partial(ev.edge_preserving, params=ev.EdgePreservingParams(16.0, 0.2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STRONG))
+def test_global_filters_change_pixels_outside_the_region(tmp_path: Path, name: str) -> None:
+    """The point of the comparison: a non-local filter touches what should stay untouched."""
+    if name not in ev.BASELINES:
+        pytest.skip(f"{name} needs cv2.edgePreservingFilter (opencv photo module)")
+    pairs = ev.list_pairs(make_pairs(tmp_path / "set", n=1))
+    f = ev.evaluate(pairs, {name: ev.baseline_method(STRONG[name])})[name][0]
+    assert f.locality_255 > 0.1
+    assert f.psnr_out != f.psnr_in
+
+
+def test_bilateral_sigma_scales_with_image_size() -> None:
+    """Same relative filter at two sizes: the change it makes is of similar size."""
+    small = _clean(5, 256).astype(np.float32) / 255.0
+    big = cv2.resize(small, (1024, 1024), interpolation=cv2.INTER_CUBIC)
+    p = ev.BilateralParams(sigma_space_1024=8.0, sigma_color=0.1)
+    d_small = np.abs(ev.bilateral(small, p) - small).mean()
+    d_big = np.abs(cv2.resize(ev.bilateral(big, p), (256, 256), interpolation=cv2.INTER_AREA)
+                   - cv2.resize(big, (256, 256), interpolation=cv2.INTER_AREA)).mean()  # fmt: skip
+    assert d_small > 0 and 0.3 < d_big / d_small < 3
+
+
+def test_baselines_are_pure_float_functions() -> None:
+    img = _clean(3).astype(np.float32) / 255.0
+    before = img.copy()
+    for fn in ev.BASELINES.values():
+        out = fn(img)
+        assert out.shape == img.shape and out.dtype == np.float32
+        assert out.min() >= 0.0 and out.max() <= 1.0
+        assert np.array_equal(img, before)  # input untouched
+        assert np.array_equal(fn(img), out)  # deterministic
+
+
+def test_summary_caps_infinite_psnr_and_json_is_strict() -> None:
+    files = [
+        ev.FileResult("a", 8, 8, None, math.inf, 30.0, 1.0, 0.9, math.nan, 0.5),
+        ev.FileResult("b", 8, 8, None, 40.0, 50.0, 0.8, 0.9, 2.0, 1.5),
+    ]
+    report = ev.EvalReport(None, {}, files)
+    assert report.summary.psnr_in == pytest.approx((ev.PSNR_CAP + 40.0) / 2)
+    assert report.summary.locality_255 == 2.0 and report.summary.seconds_total == 2.0
+    doc = json.loads(json.dumps(report.to_json(), allow_nan=False))
+    assert doc["files"][0]["psnr_in"] is None and doc["files"][0]["locality_255"] is None
+
+
+class CliOut(NamedTuple):
+    exit_code: int
+    output: str  # whitespace collapsed: rich wraps long lines at 80 columns in tests
+
+
+def _cli(*args: str | Path) -> CliOut:
+    result = CliRunner().invoke(app, [*map(str, args)], catch_exceptions=False)
+    return CliOut(result.exit_code, " ".join(result.output.split()))
+
+
+def test_cli_eval_writes_report_with_schema(tmp_path: Path, tiny_model_file: Path) -> None:
+    root = make_pairs(tmp_path / "set")
+    report = tmp_path / "out" / "report.json"
+    args = ("eval", "--pairs", root, "--model", tiny_model_file, "--device", "cpu")
+    result = _cli(*args, "--levels", "1", "--report", report)
+    assert result.exit_code == 0, result.output
+    assert "mean of 2" in result.output
+    doc = json.loads(report.read_text())
+    assert set(doc) == {"abpn_version", "model", "settings", "files", "summary"}
+    assert set(doc["model"]) == {"path", "sha256"} and len(doc["model"]["sha256"]) == 64
+    assert doc["settings"]["levels"] == 1 and doc["settings"]["method"] == "model"
+    keys = {"name", "width", "height", "levels", "psnr_in", "psnr_out", "ssim_in", "ssim_out"}
+    for f in doc["files"]:
+        assert keys | {"locality_255", "seconds"} == set(f)
+        assert f["levels"] == 1 and f["width"] == SIZE
+    assert doc["summary"]["count"] == 2
+    for k in ("psnr_in", "psnr_out", "ssim_in", "ssim_out", "locality_255", "seconds"):
+        assert isinstance(doc["summary"][k], float)
+
+
+def test_cli_eval_baseline_needs_no_model(tmp_path: Path) -> None:
+    root = make_pairs(tmp_path / "set", n=1, size=256)
+    report = tmp_path / "r.json"
+    missing = tmp_path / "nope.pt"
+    result = _cli("eval", "--pairs", root, "--baseline", "bilateral", "--model", missing,
+                  "--report", report)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads(report.read_text())
+    assert doc["model"] is None and doc["settings"]["method"] == "bilateral"
+    assert doc["settings"]["baseline_params"] == {"sigma_space_1024": 2.0, "sigma_color": 0.05}
+    assert doc["files"][0]["locality_255"] > 0
+
+
+def test_cli_eval_exit_codes(tmp_path: Path, tiny_model_file: Path) -> None:
+    root = make_pairs(tmp_path / "set", n=1)
+    empty = tmp_path / "empty"
+    (empty / "before").mkdir(parents=True)
+    (empty / "after").mkdir()
+    r = _cli("eval", "--pairs", empty, "--model", tiny_model_file)
+    assert r.exit_code == 2 and "no before/after pairs" in r.output
+    r = _cli("eval", "--pairs", tmp_path / "absent", "--model", tiny_model_file)
+    assert r.exit_code == 2 and "missing folder" in r.output
+    r = _cli("eval", "--pairs", root, "--model", tmp_path / "missing.pt", "--device", "cpu")
+    assert r.exit_code == 4 and "not found" in r.output
+    r = _cli("eval", "--pairs", root, "--baseline", "magic")
+    assert r.exit_code == 2
+    r = _cli("eval", "--pairs", root, "--levels", "x", "--model", tiny_model_file)
+    assert r.exit_code == 2
+
+
+def test_cli_eval_bad_pair_is_a_usage_error(tmp_path: Path) -> None:
+    root = make_pairs(tmp_path / "set", n=1)
+    _write(root / "after" / "p0.png", _clean(0, 64))  # size mismatch with before/p0.png
+    r = _cli("eval", "--pairs", root, "--baseline", "identity")
+    assert r.exit_code == 2 and "size mismatch" in r.output
+
+
+def test_cli_make_evalset_is_deterministic(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    for i in range(2):
+        _write(photos / f"photo{i}.png", _clean(10 + i))
+    outs = [tmp_path / "e1", tmp_path / "e2"]
+    for out in outs:
+        r = _cli("make-evalset", "--photos", photos, "--out", out, "--size", "128", "--seed", "3")
+        assert r.exit_code == 0, r.output
+    files = sorted(p.relative_to(outs[0]) for p in outs[0].rglob("*") if p.is_file())
+    assert len(files) == 2 * 3 + 1  # before/after/region per photo + manifest.json
+    for rel in files:
+        assert (outs[0] / rel).read_bytes() == (outs[1] / rel).read_bytes()
+    assert len(ev.list_pairs(outs[0])) == 2
+    r = _cli("make-evalset", "--photos", tmp_path / "none", "--out", tmp_path / "e3")
+    assert r.exit_code == 2
