@@ -1,0 +1,155 @@
+"""Training checkpoints: everything needed to resume a run exactly, and nothing executable.
+
+A checkpoint is a plain dict of tensors and builtin types written with torch.save and read
+back with torch.load(weights_only=True), so loading a checkpoint from someone else cannot run
+code (no arbitrary pickle). RNG states are stored as tensors / tuples of ints for that reason.
+Writes are atomic (temp file in the same folder + os.replace): a Ctrl-C or a full disk during
+a save never leaves a truncated `last.ckpt` behind.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from abpn_cli.model import ABPN, ABPNConfig
+
+CHECKPOINT_FORMAT = "abpn-train-checkpoint"
+CHECKPOINT_VERSION = 1
+LAST_NAME = "last.ckpt"
+BEST_NAME = "best.ckpt"
+
+
+class CheckpointError(Exception):
+    """A checkpoint file is missing, unreadable or not one of ours."""
+
+
+@dataclass
+class Checkpoint:
+    """One training state. `step` counts completed optimizer steps."""
+
+    step: int
+    config: dict[str, Any]
+    model: dict[str, Tensor]
+    optimizer: dict[str, Any]
+    settings: dict[str, Any]
+    discriminator: dict[str, Tensor] | None = None
+    disc_optimizer: dict[str, Any] | None = None
+    rng: dict[str, Any] = field(default_factory=dict)
+    best_psnr: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def model_config(self) -> ABPNConfig:
+        return ABPNConfig.from_dict(self.config)
+
+
+def capture_rng() -> dict[str, Any]:
+    """Global RNG states as weights_only-loadable values (tensors, ints, tuples)."""
+    _, keys, pos, has_gauss, cached = np.random.get_state()
+    version, py_state, gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": (torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), cached),
+        "python": (version, tuple(py_state), gauss),
+    }
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    if "torch" in state:
+        torch.set_rng_state(state["torch"])
+    if "numpy" in state:
+        keys, pos, has_gauss, cached = state["numpy"]
+        np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    if "python" in state:
+        version, py_state, gauss = state["python"]
+        random.setstate((version, tuple(py_state), gauss))
+
+
+def _umask_mode() -> int:
+    """What open() would give a new file (mkstemp's 0600 would surprise other users/tools)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, _umask_mode())
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
+    """Atomically write `ckpt` to `path`."""
+    payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **ckpt.__dict__}
+    _atomic_torch_save(payload, path)
+
+
+def load_checkpoint(path: Path) -> Checkpoint:
+    """Read a checkpoint with weights_only=True; CheckpointError if it is not one."""
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        with warnings.catch_warnings():  # foreign pickles make torch warn before it refuses
+            warnings.simplefilter("ignore", UserWarning)
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt file, foreign pickle, ...
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not an abpn training checkpoint")
+    if payload.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path}: unsupported checkpoint version {payload.get('version')}")
+    known = Checkpoint.__dataclass_fields__
+    return Checkpoint(**{k: v for k, v in payload.items() if k in known})
+
+
+def is_checkpoint(path: Path) -> bool:
+    """Cheap check used to tell a checkpoint from an exported model file."""
+    try:
+        load_checkpoint(path)
+    except CheckpointError:
+        return False
+    return True
+
+
+def write_run_checkpoint(run_dir: Path, ckpt: Checkpoint, is_best: bool) -> Path:
+    """Keep `last.ckpt` (always) and `best.ckpt` (best validation PSNR so far)."""
+    last = run_dir / LAST_NAME
+    save_checkpoint(last, ckpt)
+    if is_best:
+        fd, tmp = tempfile.mkstemp(prefix=f".{BEST_NAME}.", suffix=".tmp", dir=run_dir)
+        os.close(fd)
+        try:
+            shutil.copyfile(last, tmp)
+            os.chmod(tmp, _umask_mode())
+            os.replace(tmp, run_dir / BEST_NAME)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return last
+
+
+def model_from_checkpoint(path: Path) -> tuple[ABPN, Checkpoint]:
+    """Rebuild the network stored in a checkpoint (for fine-tuning or export)."""
+    ckpt = load_checkpoint(path)
+    model = ABPN(ckpt.model_config())
+    model.load_state_dict(ckpt.model)
+    return model, ckpt
