@@ -31,29 +31,34 @@ def test_odd_sizes_come_back_at_their_own_size(loaded, shape):
     assert not np.array_equal(result.image, pixels)  # the random model really edits
 
 
-def test_6000x4000_comes_back_at_its_size(loaded):
+def test_6000x4000_comes_back_at_its_size(tmp_path):
+    # a model whose mask is empty everywhere: level 0 is all copied, so this stays fast
+    path = tmp_path / "quiet.pt"
+    save_model_file(make_tiny_model(mask_bias=-30.0), path)
+    quiet = load_model(path, "cpu")
     pixels = np.full((4000, 6000, 3), 128, np.uint8)
     pixels[1000:1100, 2000:2600] = 30
-    result = retouch(loaded, pixels, RetouchOptions(want_mask=True))
+    result = retouch(quiet, pixels, RetouchOptions(want_mask=True))
     assert result.image.shape == pixels.shape
     assert result.mask.shape == (4000, 6000)
     assert result.levels == 7  # tiny model: 64 px thumbnail
+    assert np.array_equal(result.image, pixels)
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_tiled_equals_whole_frame(loaded, dtype):
     rng = np.random.default_rng(2)
-    pixels = rng.integers(0, np.iinfo(dtype).max + 1, (700, 1100, 3), dtype=dtype)
+    pixels = rng.integers(0, np.iinfo(dtype).max + 1, (500, 700, 3), dtype=dtype)
     result = retouch(loaded, pixels, RetouchOptions(skip_untouched=False, tile=128))
     ref = _dense_reference(make_tiny_model(), pixels, result.levels)
     diff = np.abs(result.image.astype(np.float64) - ref)
-    assert result.tiles_total > 20
+    assert result.tiles_total >= 20
     assert diff.max() <= 1.0  # at most one rounding step apart
     assert diff.mean() < 0.01
 
 
 def test_tile_size_does_not_change_the_result(loaded):
-    pixels = np.random.default_rng(3).integers(0, 65536, (640, 960, 3), dtype=np.uint16)
+    pixels = np.random.default_rng(3).integers(0, 65536, (400, 640, 3), dtype=np.uint16)
     a = retouch(loaded, pixels, RetouchOptions(skip_untouched=False, tile=128, want_blend=True))
     b = retouch(loaded, pixels, RetouchOptions(skip_untouched=False, tile=1024, want_blend=True))
     assert np.abs(a.image.astype(np.int64) - b.image).max() <= 1
