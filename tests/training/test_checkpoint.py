@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import pickle
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from abpn_cli.model import ABPN, ABPNConfig
+from abpn_cli.model import ABPN
 from abpn_cli.training.checkpoint import (
     BEST_NAME,
     LAST_NAME,
@@ -26,22 +25,7 @@ from abpn_cli.training.checkpoint import (
     save_checkpoint,
     write_run_checkpoint,
 )
-
-TINY = ABPNConfig(
-    encoder_widths=[8, 8, 16, 16, 16, 16],
-    mask_widths=[16, 8, 8, 8],
-    lrb_widths=[16, 8, 8, 8, 8, 8],
-    thumbnail=64,
-)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """One torch thread: these tests are tiny, and 2 threads on busy cores crawl."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from tests.conftest import TINY
 
 
 def _trained_state() -> tuple[ABPN, torch.optim.Adam]:

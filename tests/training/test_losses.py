@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 import torch
 
-from abpn_cli.model import ABPN, ABPNConfig
+from abpn_cli.model import ABPN
 from abpn_cli.training.discriminator import PatchDiscriminator
 from abpn_cli.training.losses import (
     MASK_THRESHOLD,
@@ -23,22 +20,7 @@ from abpn_cli.training.losses import (
     target_pyramid,
     total_variation,
 )
-
-TINY = ABPNConfig(
-    encoder_widths=[8, 8, 16, 16, 16, 16],
-    mask_widths=[16, 8, 8, 8],
-    lrb_widths=[16, 8, 8, 8, 8, 8],
-    thumbnail=64,
-)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """One torch thread: these tests are tiny, and 2 threads on busy cores crawl."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+from tests.conftest import TINY
 
 
 def _smooth_images(n: int, size: int, seed: int = 0) -> torch.Tensor:

@@ -13,7 +13,6 @@ import torch
 from typer.testing import CliRunner
 
 from abpn_cli.cli import app
-from abpn_cli.model import ABPNConfig
 from abpn_cli.training.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint
 from abpn_cli.training.losses import LossWeights
 from abpn_cli.training.trainer import (
@@ -25,13 +24,7 @@ from abpn_cli.training.trainer import (
     run_paths,
     train,
 )
-
-TINY = ABPNConfig(
-    encoder_widths=[8, 8, 16, 16, 16, 16],
-    mask_widths=[16, 8, 8, 8],
-    lrb_widths=[16, 8, 8, 8, 8, 8],
-    thumbnail=64,
-)
+from tests.conftest import TINY
 
 
 @pytest.fixture(scope="module")
