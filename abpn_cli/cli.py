@@ -426,5 +426,126 @@ def eval_command(
         ev.write_report(result, report)
 
 
+@app.command()
+def learn(
+    pairs: Path | None = typer.Option(
+        None, "--pairs", help="Folder of exemplar pairs: DIR/before/<name>, DIR/after/<name>."
+    ),
+    before: list[Path] | None = typer.Option(
+        None, "--before", help="An exemplar's before file (repeatable, paired with --after)."
+    ),
+    after: list[Path] | None = typer.Option(
+        None, "--after", help="An exemplar's after file (repeatable, same order as --before)."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Model file to write (.pt)."),
+    base: Path | None = typer.Option(
+        None, "--from", help="Model file or checkpoint to start from (default: shipped)."
+    ),
+    minutes: float | None = typer.Option(
+        None, "--minutes", help="Time budget for the whole command [4, or none with --steps]."
+    ),
+    steps: int | None = typer.Option(None, "--steps", help="Stop after N optimizer steps."),
+    threads: int = typer.Option(2, "--threads", help="CPU threads."),
+    seed: int = typer.Option(0, "--seed", help="Seed for crops and augmentation."),
+    lr: float = typer.Option(1e-3, "--lr", help="Adam lr; lr/10 for the last 30 %."),
+    batch: int = typer.Option(4, "--batch", help="Crops per step."),
+    max_side: int = typer.Option(
+        1024, "--max-side", help="Pairs are read downscaled to this long side."
+    ),
+    holdout: bool = typer.Option(
+        True, "--holdout/--no-holdout", help="With >= 3 pairs, keep the last one out to score."
+    ),
+) -> None:
+    """Learn a retouch from a few exemplar before/after pairs; writes a normal model file."""
+    import time
+
+    started_at = time.perf_counter()  # --minutes counts from here, imports included
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from abpn_cli.training import learn as lrn
+    from abpn_cli.training.trainer import TrainDivergedError, TrainInitError
+
+    if (before or after) and len(before or []) != len(after or []):
+        n_b, n_a = len(before or []), len(after or [])
+        raise _err(f"--before and --after must come in pairs (got {n_b} and {n_a})", EXIT_USAGE)
+    if pairs is None and not before:
+        raise _err("give --pairs DIR or --before A --after B (repeatable)", EXIT_USAGE)
+    console = Console()
+    try:
+        pair_list = lrn.pairs_from_dir(pairs) if pairs is not None else []
+        pair_list += list(zip(before or [], after or [], strict=True))
+        settings = lrn.LearnSettings(
+            out=out,
+            pairs=pair_list,
+            base=base,
+            minutes=minutes if minutes is not None or steps is not None else 4.0,
+            steps=steps,
+            batch=batch,
+            lr=lr,
+            seed=seed,
+            threads=threads,
+            max_side=max_side,
+            holdout=holdout,
+            started_at=started_at,
+        )
+    except lrn.LearnError as exc:
+        raise _err(str(exc), EXIT_USAGE) from exc
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    )
+    task = bar.add_task("learn", total=None, info="")
+    last_print = [0.0]
+
+    def show(ev: lrn.LearnEvent) -> None:
+        if ev.kind == "step":
+            info = f"step {ev.step} loss {ev.losses.get('total', 0):.4f} lr {ev.lr:.0e}"
+            if ev.budget_s is not None:
+                bar.update(task, completed=min(ev.elapsed_s, ev.budget_s), total=ev.budget_s)
+            else:
+                bar.update(task, completed=ev.step, total=ev.total_steps)
+            bar.update(task, info=info)
+            if not console.is_terminal and ev.elapsed_s - last_print[0] >= 15:
+                last_print[0] = ev.elapsed_s
+                print(f"{ev.elapsed_s:5.0f} s  {info}", flush=True)
+        else:
+            bar.console.print(ev.message, highlight=False, soft_wrap=True)
+
+    try:
+        with bar:
+            report = lrn.learn(settings, show)
+    except lrn.LearnInterrupted as exc:
+        where = f"; the state so far is in {exc.checkpoint}" if exc.checkpoint else ""
+        Console(stderr=True).print(f"{exc}{where}", highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from exc
+    except KeyboardInterrupt as exc:
+        Console(stderr=True).print("interrupted; no model written", highlight=False)
+        raise typer.Exit(130) from exc
+    except (lrn.LearnUsageError, lrn.PairCheckError) as exc:
+        raise _err(str(exc), EXIT_USAGE) from exc
+    except (lrn.BaseModelError, TrainInitError) as exc:
+        raise _err(str(exc), EXIT_ENVIRONMENT) from exc
+    except (lrn.LearnError, TrainDivergedError) as exc:
+        raise _err(str(exc), 1) from exc
+    h = report.heldout
+    score = (
+        f"; held out {h.pair}: {h.psnr_nothing:.2f} dB nothing, {h.psnr_base:.2f} dB base, "
+        f"{h.psnr_learned:.2f} dB learned"
+        if h is not None and h.psnr_learned is not None
+        else ""
+    )
+    console.print(
+        f"learned {report.steps} steps in {report.seconds / 60:.1f} min{score}\n"
+        f"wrote {report.model_path} (sha256 {report.model_sha256}) and {report.card_path}; "
+        f"use it with: abpn retouch --model {report.model_path} ...",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 def main() -> None:
     app()

@@ -91,6 +91,10 @@ class TrainSettings:
     num_workers: int = 1
     max_side: int = 2048  # photos are loaded downscaled to this long side before cropping
     export: bool = True
+    # time budget (s) for the loop: the run ends after the step that crosses it (validated,
+    # checkpointed, exported like a last step), and the lr decays at lr_decay_at of the budget
+    # or of the steps, whichever comes first. None: steps alone decide.
+    max_seconds: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain types only, so the settings can live in a weights_only checkpoint."""
@@ -161,6 +165,7 @@ class TrainReport:
     model_sha256: str | None
     interrupted: bool
     resumed_from: int
+    out_of_time: bool = False  # ended by max_seconds before reaching total_steps
 
 
 ProgressCallback = Callable[[TrainEvent], None]
@@ -173,9 +178,15 @@ def run_paths(out: Path) -> tuple[Path, Path]:
     return out, out / "model.pt"
 
 
-def lr_at(step: int, settings: TrainSettings) -> float:
-    """Step decay: lr until `lr_decay_at * steps`, then lr / 10 (pure function of the step)."""
-    return settings.lr if step < int(settings.lr_decay_at * settings.steps) else settings.lr / 10
+def lr_at(step: int, settings: TrainSettings, elapsed_s: float | None = None) -> float:
+    """Step decay: lr until `lr_decay_at * steps`, then lr / 10 (pure function of the step).
+
+    With a time budget (`max_seconds`) the decay also comes once `elapsed_s` reaches
+    `lr_decay_at * max_seconds`, so a budgeted run always gets its low-lr phase."""
+    decayed = step >= int(settings.lr_decay_at * settings.steps)
+    if settings.max_seconds is not None and elapsed_s is not None:
+        decayed = decayed or elapsed_s >= settings.lr_decay_at * settings.max_seconds
+    return settings.lr / 10 if decayed else settings.lr
 
 
 def settings_for_run(out: Path, resume: bool, given: dict[str, Any]) -> TrainSettings:
@@ -227,6 +238,8 @@ def _validate(settings: TrainSettings) -> None:
             raise TrainUsageError(f"{name} must be >= 1")
     if settings.lr <= 0:
         raise TrainUsageError("lr must be > 0")
+    if settings.max_seconds is not None and settings.max_seconds <= 0:
+        raise TrainUsageError("max_seconds must be > 0")
 
 
 # --------------------------------------------------------------------------- data
@@ -581,13 +594,14 @@ def _train(settings: TrainSettings, progress: ProgressCallback | None) -> TrainR
     last_ckpt: Path | None = None
     last_ckpt_step = start_step
     interrupted = False
+    out_of_time = False
     in_step = False  # True while weights/optimizer state may be half-updated
     t_start = time.perf_counter()
     with _deferred_interrupt() as stop_requested:
         try:
             for before, after, _region in loader:
                 in_step = True
-                lr = lr_at(step, settings)
+                lr = lr_at(step, settings, time.perf_counter() - t_start)
                 for group in opt.param_groups:
                     group["lr"] = lr
                 if d_opt is not None:
@@ -612,19 +626,25 @@ def _train(settings: TrainSettings, progress: ProgressCallback | None) -> TrainR
                 elapsed = time.perf_counter() - t_start
                 rate = (step - start_step) / elapsed if elapsed > 0 else 0.0
                 eta = (settings.steps - step) / rate if rate > 0 else 0.0
+                if settings.max_seconds is not None:
+                    out_of_time = elapsed >= settings.max_seconds and step < settings.steps
+                    eta = min(eta, max(0.0, settings.max_seconds - elapsed))
+                last = step == settings.steps or out_of_time
                 _emit(
                     progress,
                     TrainEvent("step", step, settings.steps, losses, lr, rate, eta),
                 )
                 is_best = False
-                if step % settings.val_every == 0 or step == settings.steps:
+                if step % settings.val_every == 0 or last:
                     val = run_validation(step)
                     if best_psnr is None or val.psnr_output > best_psnr:
                         best_psnr = val.psnr_output
                         is_best = True
-                if step % settings.checkpoint_every == 0 or step == settings.steps or is_best:
+                if step % settings.checkpoint_every == 0 or last or is_best:
                     last_ckpt = checkpoint(step, losses, is_best)
                     last_ckpt_step = step
+                if out_of_time:
+                    break
                 if stop_requested():
                     interrupted = True
                     break
@@ -668,6 +688,7 @@ def _train(settings: TrainSettings, progress: ProgressCallback | None) -> TrainR
         model_sha256=model_sha,
         interrupted=interrupted,
         resumed_from=start_step,
+        out_of_time=out_of_time,
     )
 
 
