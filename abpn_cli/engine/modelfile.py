@@ -93,6 +93,9 @@ def save_model_file(model: ABPN, path: Path, metadata: dict | None = None) -> st
     os.close(fd)
     try:
         torch.jit.save(scripted, tmp, _extra_files={META_NAME: json.dumps(meta, indent=2)})
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a model file is for everyone
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -69,3 +69,7 @@ def test_a_plain_torch_pickle_is_not_a_model_file(tmp_path):
     torch.save({"state_dict": make_tiny_model().state_dict()}, path)
     with pytest.raises(EngineError):
         load_model(path, "cpu")
+
+
+def test_model_files_are_readable_by_others(tiny_model_file):
+    assert tiny_model_file.stat().st_mode & 0o044 == 0o044
