@@ -271,19 +271,10 @@ def shift_confirmed(before: np.ndarray, after: np.ndarray, dx: float, dy: float)
 
 
 def load_uniform(path: Path, max_side: int) -> np.ndarray:
-    """Float RGB at `max_side`, decoded the same way whatever the format.
+    """Float RGB at `max_side`, both sides of a pair decoded alike (see data.load_rgb_uniform)."""
+    from abpn_cli.training.data import load_rgb_uniform
 
-    Not data.load_rgb_float(path, max_side): that decodes big JPEGs at 1/2-1/8 scale in the
-    DCT, a different resampling from a PNG/TIFF partner's full decode + INTER_AREA. Measured:
-    a 4224x3168 JPEG and a lossless PNG of its exact pixels then differ by > 2 % on 3 % of the
-    pixels at 1024 px, mostly along edges - a fake 'edit' the network would learn.
-    """
-    from abpn_cli.training.data import _resize_long, load_rgb_float
-
-    img = load_rgb_float(path)
-    return np.ascontiguousarray(
-        _resize_long(img, max_side) if max(img.shape[:2]) > max_side else img
-    )
+    return load_rgb_uniform(path, max_side)
 
 
 def check_pair(
