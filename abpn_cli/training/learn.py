@@ -5,7 +5,7 @@ What it does, in order:
 1. **Pair checks** (:func:`check_pairs`), each a clear :class:`PairCheckError`: unreadable or
    absurdly large files, different sizes, a different photo, the same photo shifted, and no
    edit at all. Both sides are decoded in full and resampled alike to ``max_side`` (the
-   resolution learning trains at; see :func:`load_uniform`): 0.7-1.9 s per 4K-6K pair. Those
+   resolution learning trains at; see `data.load_rgb_uniform`): 0.7-1.9 s per 4K-6K pair. Those
    arrays are what the trainer gets (16-bit PNGs in the run folder). The criteria, measured
    on 10 photos of data/photos (4K long side) with the 'warm the sky' edit, a strong global
    grade, shifts of 1-5 px, 180-degree rotations and random other photos:
@@ -74,6 +74,7 @@ import numpy as np
 import torch
 
 from abpn_cli.model import ABPN
+from abpn_cli.training.data import load_rgb_uniform
 
 # --- pair-check thresholds (see the module docstring for the measurements behind them)
 CORR_SIDE = 256  # long side of the thumbnails whose grey levels are correlated
@@ -270,13 +271,6 @@ def shift_confirmed(before: np.ndarray, after: np.ndarray, dx: float, dy: float)
     return r1 < SHIFT_CONFIRM_RATIO * r0
 
 
-def load_uniform(path: Path, max_side: int) -> np.ndarray:
-    """Float RGB at `max_side`, both sides of a pair decoded alike (see data.load_rgb_uniform)."""
-    from abpn_cli.training.data import load_rgb_uniform
-
-    return load_rgb_uniform(path, max_side)
-
-
 def check_pair(
     before: Path, after: Path, max_side: int = 1024, keep_images: bool = False
 ) -> PairInfo:
@@ -302,7 +296,7 @@ def check_pair(
             f"{label}: {wb}x{hb} is over the {MAX_PIXELS // 1_000_000} MP limit (image bomb?)"
         )
     try:
-        b, a = load_uniform(before, max_side), load_uniform(after, max_side)
+        b, a = load_rgb_uniform(before, max_side), load_rgb_uniform(after, max_side)
     except (ImageLoadError, ValueError) as exc:
         raise PairCheckError(f"{label}: {exc}") from exc
 
@@ -420,7 +414,7 @@ def _score(loaded, before: np.ndarray, after: np.ndarray) -> float:
 
 def _write_exemplars(pairs: Sequence[PairInfo], folder: Path) -> Path:
     """The checked pairs as 16-bit PNGs at max_side, DIR/{before,after}/NN_<before stem>.png,
-    for the trainer: both sides decoded alike (see load_uniform), each photo decoded once."""
+    for the trainer: both sides decoded alike (data.load_rgb_uniform), each decoded once."""
     if folder.exists():
         shutil.rmtree(folder)
     for i, info in enumerate(pairs):
@@ -533,8 +527,8 @@ def _learn(
             held_images = held.images
         else:
             held_images = (
-                load_uniform(held.before, HELDOUT_SIDE),
-                load_uniform(held.after, HELDOUT_SIDE),
+                load_rgb_uniform(held.before, HELDOUT_SIDE),
+                load_rgb_uniform(held.after, HELDOUT_SIDE),
             )
         try:  # a model file runs as shipped; a checkpoint is compiled in memory
             base_loaded = load_model(base_path, "cpu")
