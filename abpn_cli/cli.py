@@ -210,7 +210,13 @@ def train(
     crop: int | None = typer.Option(None, help="Crop side, a multiple of 2^(levels+6) [512]."),
     levels: int | None = typer.Option(None, help="Pyramid levels while training [1]."),
     batch: int | None = typer.Option(None, help="Batch size [8]."),
-    lr: float | None = typer.Option(None, help="Adam learning rate, /10 halfway [5e-4]."),
+    lr: float | None = typer.Option(None, help="Adam learning rate [5e-4]."),
+    lr_decay_at: float | None = typer.Option(
+        None, help="lr /10 after this fraction of --steps (or of --max-minutes) [0.5]."
+    ),
+    max_minutes: float | None = typer.Option(
+        None, help="Time budget: stop (validated, checkpointed, exported) after this long."
+    ),
     seed: int | None = typer.Option(None, help="Seed: same seed, same run [0]."),
     val_every: int | None = typer.Option(None, help="Validate + preview every N steps [100]."),
     checkpoint_every: int | None = typer.Option(None, help="Checkpoint every N steps [100]."),
@@ -242,6 +248,8 @@ def train(
         "levels": levels,
         "batch": batch,
         "lr": lr,
+        "lr_decay_at": lr_decay_at,
+        "max_seconds": None if max_minutes is None else max_minutes * 60.0,
         "seed": seed,
         "val_every": val_every,
         "checkpoint_every": checkpoint_every,

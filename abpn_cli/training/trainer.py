@@ -239,7 +239,9 @@ def _validate(settings: TrainSettings) -> None:
     if settings.lr <= 0:
         raise TrainUsageError("lr must be > 0")
     if settings.max_seconds is not None and settings.max_seconds <= 0:
-        raise TrainUsageError("max_seconds must be > 0")
+        raise TrainUsageError("the time budget (max_seconds / --max-minutes) must be > 0")
+    if not 0.0 < settings.lr_decay_at <= 1.0:
+        raise TrainUsageError("lr_decay_at must be in (0, 1]")
 
 
 # --------------------------------------------------------------------------- data

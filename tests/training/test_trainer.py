@@ -238,3 +238,30 @@ def test_lr_schedule_and_run_paths(tmp_path: Path) -> None:
     assert lr_at(50, s) == lr_at(99, s) == pytest.approx(5e-5)
     assert run_paths(tmp_path / "m.pt") == (tmp_path / "m.run", tmp_path / "m.pt")
     assert run_paths(tmp_path / "run") == (tmp_path / "run", tmp_path / "run" / "model.pt")
+
+
+def test_cli_time_budget_ends_run_with_checkpoint_and_model(
+    photos: Path, tiny_model_file: Path, tmp_path: Path
+) -> None:
+    """--max-minutes stops a run long before --steps, and the stop is a clean one: the
+    checkpoint holds the steps done and a model file is exported."""
+    run = tmp_path / "run"
+    common = ["train", "--synthetic", str(photos), "--out", str(run), "--init-from"]
+    common += [str(tiny_model_file), "--crop", "128", "--levels", "1", "--batch", "2"]
+    common += ["--threads", "1", "--val-every", "1000", "--checkpoint-every", "1000"]
+    res = CliRunner().invoke(app, [*common, "--steps", "100000", "--max-minutes", "0.001"])
+    assert res.exit_code == 0, res.output
+    done = load_checkpoint(run / LAST_NAME).step
+    assert 1 <= done < 100000
+    assert (run / "model.pt").is_file()
+    for bad in (["--lr-decay-at", "0"], ["--lr-decay-at", "1.5"], ["--max-minutes", "0"]):
+        res = CliRunner().invoke(app, [*common, "--out", str(tmp_path / "bad"), *bad])
+        assert res.exit_code == 2, (bad, res.output)
+        assert not (tmp_path / "bad").exists()
+
+
+def test_lr_decays_at_the_given_fraction_of_the_time_budget(tmp_path: Path) -> None:
+    s = TrainSettings(out=tmp_path, steps=10_000, lr=1e-3, lr_decay_at=0.6, max_seconds=100.0)
+    assert lr_at(10, s, elapsed_s=59.0) == 1e-3
+    assert lr_at(10, s, elapsed_s=60.0) == pytest.approx(1e-4)
+    assert lr_at(6000, s, elapsed_s=1.0) == pytest.approx(1e-4)
