@@ -19,8 +19,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from abpn_cli.engine import RetouchOptions, default_model_path, load_model, retouch
-from abpn_cli.imaging import read_photo
+from abpn_cli.engine import (
+    EngineError,
+    RetouchOptions,
+    default_model_path,
+    load_model,
+    retouch,
+)
+from abpn_cli.imaging import ImageError, read_photo
 
 SHOW = 384
 GAP = 4
@@ -58,6 +64,13 @@ def render_row(before: np.ndarray, after: np.ndarray, mask: np.ndarray) -> np.nd
 
 
 def main() -> None:
+    try:
+        _main()
+    except (ImageError, EngineError, OSError) as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def _main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("crops", nargs="+", type=_spec, help="PATH@X,Y,SIDE")
     ap.add_argument("--model", type=Path, default=None)

@@ -19,23 +19,24 @@ in tests (seconds per 1024 set, about a minute per 4096 set on a 2-core CPU).
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from abpn_cli.engine import EngineError
 from abpn_cli.engine.geometry import choose_levels, padded_size
 from abpn_cli.engine.modelfile import load_eager
 from abpn_cli.model import ABPN, laplacian_pyramid, pyr_up
 from abpn_cli.model.refine import upsample2x
 from abpn_cli.training import evaluate as ev
+from abpn_cli.training.metrics import psnr
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    mse = float(((a.double() - b.double()) ** 2).mean())
-    return ev.PSNR_CAP if mse == 0.0 else min(ev.PSNR_CAP, -10.0 * math.log10(mse))
+    """metrics.psnr, capped like the eval summaries so identical images average finitely."""
+    return min(ev.PSNR_CAP, psnr(a.numpy(), b.numpy()))
 
 
 def _tensor(img: np.ndarray, levels: int) -> torch.Tensor:
@@ -78,6 +79,13 @@ def score_pair(loaded: ev.LoadedPair, thumbnail: int, model: ABPN | None) -> dic
 
 
 def main() -> None:
+    try:
+        _main()
+    except (ValueError, EngineError, OSError) as exc:  # bad pairs folder, pair, or model
+        raise SystemExit(f"error: {exc}") from None
+
+
+def _main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pairs", type=Path, action="append", required=True)
     ap.add_argument("--model", type=Path, default=None, help="model file (dense, eager pass)")
