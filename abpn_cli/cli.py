@@ -134,6 +134,11 @@ def retouch(
     device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|cuda:N"),
     levels: str = typer.Option("auto", "--levels", help="Pyramid levels: auto or 0..8."),
     strength: float = typer.Option(1.0, "--strength", help="Opacity of the edit, 0..1."),
+    sensitivity: float | None = typer.Option(
+        None,
+        "--sensitivity",
+        help="0..1 [0.5]: higher catches fainter spots, lower avoids false positives.",
+    ),
     dump_mask: bool = typer.Option(False, "--dump-mask", help="Write OUT/_qa/<name>.mask.png."),
     dump_blend: bool = typer.Option(False, "--dump-blend", help="Write OUT/_qa/<name>.blend.png."),
     fmt: str = typer.Option("keep", "--format", help="keep|jpg|png|tif|webp"),
@@ -183,6 +188,7 @@ def retouch(
             recursive=recursive,
             allow_out_inside_input=allow_out_inside_input,
             **({} if tile is None else {"tile": tile}),
+            **({} if sensitivity is None else {"sensitivity": sensitivity}),
         )
     except BatchUsageError as exc:
         typer.echo(f"error: {exc}", err=True)  # unwrapped: cron logs get grepped

@@ -23,7 +23,7 @@ from abpn_cli.batch.journal import InputStamp, Journal, JournalRecord, stamp_inp
 from abpn_cli.batch.plan import Job, Plan
 from abpn_cli.batch.progress import BatchUI
 from abpn_cli.batch.queues import ByteBoundedQueue, Closed
-from abpn_cli.batch.report import NOT_DONE, FileResult
+from abpn_cli.batch.report import NOT_DONE, EditSummary, FileResult
 from abpn_cli.batch.settings import BatchSettings
 from abpn_cli.engine import LoadedModel, RetouchOptions, retouch
 from abpn_cli.imaging import ImageError, Photo, read_photo, save_blend, save_mask, save_photo
@@ -56,6 +56,7 @@ class Retouched:
     blend: np.ndarray | None
     stamp: InputStamp
     seconds: float
+    edit: EditSummary | None = None
 
     @property
     def nbytes(self) -> int:
@@ -184,6 +185,12 @@ def retouch_stage(ctx: BatchContext, item: Decoded) -> Retouched | FileResult | 
         blend=result.blend,
         stamp=item.stamp,
         seconds=item.seconds + time.perf_counter() - start,
+        edit=EditSummary(
+            spot_count=result.spot_count,
+            spots=tuple(s.to_json() for s in result.spots),
+            tiles_total=result.tiles_total,
+            tiles_skipped=result.tiles_skipped,
+        ),
     )
 
 
@@ -213,6 +220,7 @@ def write_stage(ctx: BatchContext, item: Retouched) -> FileResult:
             height=h,
             bit_depth=photo.bit_depth,
             seconds=item.seconds + time.perf_counter() - start,
+            edit=item.edit if status == "ok" else None,
         )
 
     try:

@@ -26,9 +26,10 @@ class FileResult:
     height: int | None = None
     bit_depth: int | None = None
     seconds: float = 0.0
+    edit: EditSummary | None = None  # what the model changed (files retouched in this run)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "input": str(self.input),
             "output": str(self.output),
             "status": self.status,
@@ -37,6 +38,26 @@ class FileResult:
             "height": self.height,
             "bit_depth": self.bit_depth,
             "seconds": round(self.seconds, 4),
+        }
+        if self.edit is not None:
+            data.update(self.edit.to_json())
+        return data
+
+
+@dataclass(frozen=True)
+class EditSummary:
+    """Per file: spots the model edited (centre, diameter in pixels) and tiles left exact."""
+
+    spot_count: int
+    spots: tuple[dict[str, float], ...]
+    tiles_total: int
+    tiles_skipped: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "spots": self.spot_count,
+            "spot_list": list(self.spots),
+            "tiles": {"total": self.tiles_total, "untouched": self.tiles_skipped},
         }
 
 

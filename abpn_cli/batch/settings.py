@@ -11,6 +11,7 @@ from typing import Any
 
 from abpn_cli.batch.errors import BatchUsageError
 from abpn_cli.engine import RetouchOptions
+from abpn_cli.engine.spots import mask_threshold
 
 FORMAT_CHOICES = ("keep", "jpg", "png", "tif", "webp")
 DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -18,6 +19,9 @@ MAX_LEVELS = 8  # the engine accepts 0..8
 DEFAULT_QUEUE_BYTES = 1 << 30  # decoded frames held between stages (per queue)
 DEFAULT_QUEUE_FRAMES = 2
 DEFAULT_TILE = RetouchOptions().tile  # the engine's measured default
+# The batch default: drop the edits the model is least sure of (the engine's own default,
+# 1.0, applies everything the model proposes, which is what training and eval measure).
+DEFAULT_SENSITIVITY = 0.5
 
 
 def parse_levels(text: str | int | None) -> int | None:
@@ -48,6 +52,7 @@ class BatchSettings:
     device: str = "auto"
     levels: int | None = None
     strength: float = 1.0
+    sensitivity: float = DEFAULT_SENSITIVITY
     dump_mask: bool = False
     dump_blend: bool = False
     format: str = "keep"
@@ -76,6 +81,7 @@ class BatchSettings:
         return RetouchOptions(
             levels=self.levels,
             strength=self.strength,
+            sensitivity=self.sensitivity,
             want_mask=self.dump_mask,
             want_blend=self.dump_blend,
             tile=self.tile,
@@ -87,6 +93,7 @@ class BatchSettings:
             "model_sha256": model_sha256,
             "levels": "auto" if self.levels is None else self.levels,
             "strength": round(float(self.strength), 6),
+            "sensitivity": round(float(self.sensitivity), 6),
             "format": self.format,
             "jpeg_quality": self.jpeg_quality,
             "dump_mask": self.dump_mask,
@@ -106,6 +113,7 @@ class BatchSettings:
             "device": self.device,
             "levels": "auto" if self.levels is None else self.levels,
             "strength": self.strength,
+            "sensitivity": self.sensitivity,
             "format": self.format,
             "jpeg_quality": self.jpeg_quality,
             "dump_mask": self.dump_mask,
@@ -129,6 +137,10 @@ def validate(s: BatchSettings) -> list[str]:
         problems.append(f"--levels must be 'auto' or 0..{MAX_LEVELS}")
     if not 0.0 <= s.strength <= 1.0:
         problems.append(f"--strength must be within 0..1, not {s.strength}")
+    try:
+        mask_threshold(s.sensitivity)
+    except ValueError:
+        problems.append(f"--sensitivity must be within 0..1, not {s.sensitivity}")
     if s.format not in FORMAT_CHOICES:
         problems.append(f"--format must be one of {', '.join(FORMAT_CHOICES)}, not {s.format!r}")
     if s.jpeg_quality is not None and not 1 <= s.jpeg_quality <= 100:

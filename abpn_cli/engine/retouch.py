@@ -10,7 +10,7 @@ cost follows the edited area, not the image area.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -19,9 +19,11 @@ from torch import Tensor
 
 from abpn_cli.engine.geometry import Tile, choose_levels, padded_size, reflect_pad, tile_grid
 from abpn_cli.engine.modelfile import LoadedModel
+from abpn_cli.engine.spots import Spot, find_spots, mask_threshold, sensitivity_gate
+from abpn_cli.model.blend import NEUTRAL_BLEND  # written for skipped tiles in the blend dump
+from abpn_cli.model.refine import upsample2x
 
 HALO = 8  # level-0 pixels; the expand + refine chain reaches 5, keep it even and spare
-NEUTRAL_BLEND = 0.5  # soft-light identity; written for skipped tiles in the blend dump
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class RetouchOptions:
     tile: int = 512  # level-0 tile side; 512 measured ~2x faster than 1024 (cache)
     skip_untouched: bool = True
     skip_threshold: float = 0.05  # mask value under which a tile counts as untouched
+    sensitivity: float = 1.0  # 1: every edit the model proposes; lower drops unsure ones
 
 
 @dataclass
@@ -44,6 +47,8 @@ class RetouchResult:
     tiles_total: int
     tiles_skipped: int
     seconds: float
+    spot_count: int = 0
+    spots: list[Spot] = field(default_factory=list)
 
 
 def _max_value(dtype: np.dtype) -> float:
@@ -105,15 +110,44 @@ def _refine_tile(
 
 
 def _refine_level_tiled(
-    model: LoadedModel, fine: Tensor, coarse: Tensor, blend: Tensor, tile: int
+    model: LoadedModel,
+    fine: Tensor,
+    coarse: Tensor,
+    blend: Tensor,
+    options: RetouchOptions,
+    skip: tuple[Tensor, int] | None,
 ) -> Tensor:
+    """B_i over the whole level; with `skip` = (mask, stride at this level), tiles the mask
+    leaves untouched get the coarse blend only upsampled (their level-0 pixels are copied)."""
     h, w = fine.shape[2], fine.shape[3]
     out = torch.empty_like(fine)
-    for t in tile_grid(h, w, h, w, tile, HALO):
-        out[:, :, t.y0 : t.y1, t.x0 : t.x1] = _inner(
-            _refine_tile(model, _crop(fine, t), coarse, blend, t), t
-        )
+    for t in tile_grid(h, w, h, w, options.tile, HALO):
+        if skip is not None and _tile_is_untouched(skip[0], t, skip[1], options.skip_threshold):
+            b = upsample2x(_crop(blend, _half(t)))
+        else:
+            b = _refine_tile(model, _crop(fine, t), coarse, blend, t)
+        out[:, :, t.y0 : t.y1, t.x0 : t.x1] = _inner(b, t)
     return out
+
+
+def _gated_coarse(
+    model: LoadedModel, thumb: Tensor, options: RetouchOptions
+) -> tuple[Tensor, Tensor]:
+    """(M after the sensitivity gate, B_l with unsure edits faded to the identity)."""
+    mask, blend = model.module.coarse(thumb)  # LRL + R-ABM on I_l
+    if options.sensitivity >= 1.0:
+        return mask, blend
+    gate = sensitivity_gate(mask, options.sensitivity)
+    gate_l = F.interpolate(gate, size=thumb.shape[2:], mode="bilinear", align_corners=False)
+    identity = model.module.blend_fn.identity_blend(thumb)
+    return mask * gate, identity + gate_l * (blend - identity)
+
+
+def _thumb_spots(
+    model: LoadedModel, thumb: Tensor, blend: Tensor, levels: int, height: int, width: int
+) -> tuple[int, list[Spot]]:
+    edit = (model.module.apply_blend(thumb, blend).clamp(0.0, 1.0) - thumb).abs().amax(dim=1)
+    return find_spots(edit[0].float().cpu().numpy(), 2.0**levels, height, width)
 
 
 def _tile_is_untouched(mask: Tensor, t: Tile, mask_stride: int, threshold: float) -> bool:
@@ -133,6 +167,7 @@ def retouch(model: LoadedModel, pixels: np.ndarray, options: RetouchOptions) -> 
         raise ValueError(f"expected an (H, W, 3) image, got shape {pixels.shape}")
     if not 0.0 <= options.strength <= 1.0:
         raise ValueError("strength must be within 0..1")
+    mask_threshold(options.sensitivity)  # raises ValueError outside 0..1
     if options.tile < 64 or options.tile % 2:
         raise ValueError("tile must be an even number >= 64")
     scale = _max_value(pixels.dtype)
@@ -152,9 +187,11 @@ def retouch(model: LoadedModel, pixels: np.ndarray, options: RetouchOptions) -> 
     gauss: list[Tensor] = [_down_tiled(padded, scale, model, options.tile)]
     for _ in range(1, levels):
         gauss.append(_down_tiled(gauss[-1], scale, model, options.tile))
-    mask, blend = model.module.coarse(gauss[-1])  # LRL + R-ABM on I_l
+    mask, blend = _gated_coarse(model, gauss[-1], options)
+    spot_count, spots = _thumb_spots(model, gauss[-1], blend, levels, height, width)
     for i in range(levels - 2, -1, -1):  # B_{l-1} .. B_1, each from the next coarser level
-        blend = _refine_level_tiled(model, gauss[i], gauss[i + 1], blend, options.tile)
+        skip = (mask, 4 * 2 ** (levels - 1 - i)) if options.skip_untouched else None
+        blend = _refine_level_tiled(model, gauss[i], gauss[i + 1], blend, options, skip)
 
     out = np.empty_like(pixels)
     blend_out = np.empty((height, width, 3), np.float32) if options.want_blend else None
@@ -190,6 +227,8 @@ def retouch(model: LoadedModel, pixels: np.ndarray, options: RetouchOptions) -> 
         tiles_total=len(tiles),
         tiles_skipped=skipped,
         seconds=time.perf_counter() - start,
+        spot_count=spot_count,
+        spots=spots,
     )
 
 
@@ -210,7 +249,8 @@ def _retouch_dense(
     """l = 0: the image is its own thumbnail (small images only)."""
     height, width = pixels.shape[:2]
     image = _to_tensor(padded, scale, model)
-    mask, blend = model.module.coarse(image)
+    mask, blend = _gated_coarse(model, image, options)
+    spot_count, spots = _thumb_spots(model, image, blend, 0, height, width)
     result = model.module.apply_blend(image, blend).clamp(0.0, 1.0)
     if options.strength < 1.0:
         result = image + options.strength * (result - image)
@@ -226,4 +266,6 @@ def _retouch_dense(
         tiles_total=1,
         tiles_skipped=0,
         seconds=time.perf_counter() - start,
+        spot_count=spot_count,
+        spots=spots,
     )

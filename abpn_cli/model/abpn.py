@@ -30,6 +30,10 @@ class ABPNConfig:
     lrb_widths: list[int] = field(default_factory=lambda: [128, 96, 64, 48, 32, 16])
     refine_hidden: int = 16
     thumbnail: int = 256  # long side of I_l the LRL was trained on; picks l at inference
+    # Decision (docs/ARCHITECTURE.md): R_l = I_l + up(M) * tanh(.), so where the mask is 0
+    # the thumbnail, hence the blend layer, is exactly the identity. False: the ungated form.
+    gate_residual: bool = False
+    blend_init: str = "soft_light"  # starting j_i, k_i: "soft_light" or "multiply"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -62,9 +66,12 @@ class ABPN(nn.Module):
             raise ValueError("mask_widths needs four entries and lrb_widths six")
         self.config = cfg
         self.lrl = LocalRetouchingLayer(
-            list(cfg.encoder_widths), list(cfg.mask_widths), list(cfg.lrb_widths)
+            list(cfg.encoder_widths),
+            list(cfg.mask_widths),
+            list(cfg.lrb_widths),
+            gate_residual=cfg.gate_residual,
         )
-        self.blend_fn = AdaptiveBlend()
+        self.blend_fn = AdaptiveBlend(cfg.blend_init)
         self.refiner = RefiningModule(cfg.refine_hidden)
 
     def forward(self, image: Tensor, levels: int) -> ABPNOutput:

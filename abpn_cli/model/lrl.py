@@ -93,10 +93,18 @@ class LocalAttentiveModule(nn.Module):
 
 
 class LocalRetouchingBranch(nn.Module):
-    """Six LAMs from F_skip_6 back to the thumbnail; predicts a bounded residual on I_l."""
+    """Six LAMs from F_skip_6 back to the thumbnail; predicts a bounded residual on I_l.
 
-    def __init__(self, widths: list[int], lrb_widths: list[int]) -> None:
+    With `gate_residual` the residual is multiplied by the mask upsampled to I_l, so the
+    retouched thumbnail equals I_l exactly wherever M = 0: the mask, which the engine uses to
+    skip untouched tiles, is then also what bounds the edit.
+    """
+
+    def __init__(
+        self, widths: list[int], lrb_widths: list[int], gate_residual: bool = False
+    ) -> None:
         super().__init__()
+        self.gate_residual = gate_residual
         cins = [widths[5], *lrb_widths[:5]]
         skip_ch = [widths[4], widths[3], widths[2], widths[1], widths[0], 3]
         self.lams = nn.ModuleList(
@@ -110,18 +118,27 @@ class LocalRetouchingBranch(nn.Module):
         x = skips[6]
         for i, lam in enumerate(self.lams):
             x = lam(x, skips[5 - i], mask)
-        # decision (ABPN.md): R_l = clamp(I_l + tanh(.)), a bounded residual
-        return (skips[0] + torch.tanh(self.head(x))).clamp(0.0, 1.0)
+        # decision (docs/ARCHITECTURE.md): R_l = clamp(I_l + [up(M) *] tanh(.)), bounded
+        residual = torch.tanh(self.head(x))
+        if self.gate_residual:
+            residual = residual * _up_to(mask, skips[0])
+        return (skips[0] + residual).clamp(0.0, 1.0)
 
 
 class LocalRetouchingLayer(nn.Module):
     """LRL: returns the soft mask M (at I_l/4) and the retouched thumbnail R_l."""
 
-    def __init__(self, widths: list[int], mask_widths: list[int], lrb_widths: list[int]) -> None:
+    def __init__(
+        self,
+        widths: list[int],
+        mask_widths: list[int],
+        lrb_widths: list[int],
+        gate_residual: bool = False,
+    ) -> None:
         super().__init__()
         self.encoder = MutualEncoder(widths)
         self.mask_branch = MaskBranch(widths, mask_widths)
-        self.retouch_branch = LocalRetouchingBranch(widths, lrb_widths)
+        self.retouch_branch = LocalRetouchingBranch(widths, lrb_widths, gate_residual)
 
     def forward(self, thumb: Tensor) -> tuple[Tensor, Tensor]:
         skips = self.encoder(thumb)

@@ -62,8 +62,13 @@ def test_report_schema(tmp_path, cli, tiny_model_file):
         "height",
         "bit_depth",
         "seconds",
+        "spots",
+        "spot_list",
+        "tiles",
     }
     assert entry["status"] == "ok" and entry["error"] is None and entry["seconds"] > 0
+    assert entry["spots"] == len(entry["spot_list"]) or len(entry["spot_list"]) == 500
+    assert entry["tiles"]["untouched"] <= entry["tiles"]["total"]
     assert set(report["summary"]) == {"ok", "failed", "skipped", "seconds"}
 
 

@@ -1,0 +1,437 @@
+"""Stage 1 of the dust model: train the LRL alone on dusty crops of whole-frame thumbnails.
+
+Why a stage of its own (measured, docs/TRAINING.md): with a perfect thumbnail and the blend
+layer only upsampled (no refinement), the expansion already removes 90-96 % of the dust error
+at 500-800 px thumbnails, so the pyramid is not the bottleneck; the LRL is. Training the LRL
+alone on small crops of thumbnails skips every full-resolution tensor, which is what made the
+old trainer see ~4 samples/s.
+
+A sample: a random photo at a random render scale (2x the thumbnail the engine will see), a
+random 2c x 2c crop, dust rendered at that scale in linear light (`training.dust`), then one
+binomial `pyr_down` of both dusty and clean crops, as the engine's pyramid does. The LRL
+sees the c x c dusty thumbnail crop; its targets are the clean crop and the dust mask.
+
+Loss (per batch): ``sum (R_l - T_l)^2 / sum (I_l - T_l)^2`` -- the share of the dust error
+left, the number the benchmark reports -- plus ``dice_weight * dice(M, M_gt)`` with
+``M_gt = max-pool(max_c |I_l - T_l| > mask_threshold)``. A share of crops carry no dust so
+that leaving clean photos alone is learned as well.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from abpn_cli.model import ABPN, ABPNConfig, pyr_down
+from abpn_cli.training.dust import DustParams, add_dust
+from abpn_cli.training.losses import dice_loss
+from abpn_cli.training.thumbs import Thumb, load_thumbs
+
+# The dust model's architecture: thumbnails of ~768 px (so the smallest promised spot, 0.26 %
+# of the long side, spans 2 px in I_l), slim high-resolution LAMs (they dominate the cost),
+# the residual gated by the mask; soft light measured better than multiply for dust
+# (benchmarks/dust_ceiling.py: 86.0 % vs 84.9 % of the error removed with perfect thumbnails).
+DUST_CONFIG = ABPNConfig(
+    encoder_widths=[16, 32, 64, 96, 128, 192],
+    mask_widths=[96, 64, 48, 32],
+    lrb_widths=[96, 64, 48, 32, 24, 16],
+    refine_hidden=16,
+    thumbnail=768,
+    gate_residual=True,
+    blend_init="soft_light",
+)
+# Render scales: twice the thumbnails the engine picks for 2-6K frames (l chosen so the long
+# side / 2^l is within a factor sqrt(2) of 768: 543-1086 px).
+RENDER_SIDES = (1152, 1536, 2048)
+DUST_MASK_THRESHOLD = 0.003  # ~0.8/255 in I_l: faint dust must still count as an edit
+
+
+class DustTrainError(RuntimeError):
+    """Bad settings or data for the dust trainer (a clear message, no traceback)."""
+
+
+@dataclass(frozen=True)
+class DustTrainSettings:
+    photos: tuple[Path, ...]
+    holdout: tuple[Path, ...]
+    out: Path
+    cache_dir: Path | None = None
+    steps: int = 20000
+    max_minutes: float | None = None
+    batch: int = 16
+    crop: int = 192  # thumbnail pixels; rendered at 2x
+    lr: float = 1e-3
+    lr_decay_at: float = 0.7  # share of the run (steps or minutes) after which lr /= 10
+    clean_share: float = 0.2
+    dice_weight: float = 0.5
+    val_every: int = 250
+    val_batches: int = 6
+    seed: int = 0
+    init_from: Path | None = None
+    compile: bool = True
+    config: ABPNConfig = field(default_factory=lambda: DUST_CONFIG)
+    dust: DustParams = field(default_factory=DustParams)
+
+    def __post_init__(self) -> None:
+        if not self.photos:
+            raise DustTrainError("no training photos given")
+        if self.crop % 64:
+            raise DustTrainError(f"crop must be a multiple of 64 (the encoder), got {self.crop}")
+        if self.batch < 2:
+            raise DustTrainError("batch must be >= 2 (BatchNorm)")
+        if not 0.0 <= self.clean_share < 1.0:
+            raise DustTrainError("clean_share must be within [0, 1)")
+
+
+@dataclass(frozen=True)
+class DustBatch:
+    dusty: Tensor  # (N, 3, c, c) thumbnail crops, float32 in [0, 1]
+    clean: Tensor
+
+
+def _crop_pair(thumb: Thumb, rng: np.random.Generator, side: int) -> np.ndarray:
+    h, w = thumb.pixels.shape[:2]
+    y = int(rng.integers(0, h - side + 1))
+    x = int(rng.integers(0, w - side + 1))
+    crop = thumb.pixels[y : y + side, x : x + side].astype(np.float32)
+    k = int(rng.integers(0, 8))  # dihedral augmentation
+    crop = np.rot90(crop, k % 4)
+    return np.ascontiguousarray(crop[:, ::-1] if k >= 4 else crop)
+
+
+def sample_pairs(
+    thumbs: Sequence[Thumb],
+    rng: np.random.Generator,
+    batch: int,
+    side: int,
+    params: DustParams,
+    clean_share: float,
+) -> tuple[Tensor, Tensor]:
+    """(dusty, clean) (N, 3, side, side) crops at render scale, dust at the frame's scale."""
+    usable = [t for t in thumbs if min(t.pixels.shape[:2]) >= side]
+    if not usable:
+        raise DustTrainError(f"no photo is at least {side} px on its short side")
+    dusty, clean = [], []
+    for _ in range(batch):
+        thumb = usable[int(rng.integers(0, len(usable)))]
+        img = _crop_pair(thumb, rng, side)
+        count = 0 if rng.random() < clean_share else None
+        p = params if count is None else replace(params, count=(0, 0))
+        pair = add_dust(img, rng, long_side=thumb.long_side, params=p)
+        dusty.append(pair.dusty)
+        clean.append(pair.clean)
+
+    def stack(xs: list[np.ndarray]) -> Tensor:
+        return torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).contiguous()
+
+    return stack(dusty), stack(clean)
+
+
+def sample_batch(
+    thumbs: Sequence[Thumb],
+    rng: np.random.Generator,
+    batch: int,
+    crop: int,
+    params: DustParams,
+    clean_share: float,
+) -> DustBatch:
+    """Thumbnail crops: rendered at 2x, then one binomial pyr_down, as the engine's pyramid."""
+    dusty, clean = sample_pairs(thumbs, rng, batch, 2 * crop, params, clean_share)
+    return DustBatch(pyr_down(dusty), pyr_down(clean))
+
+
+def dust_mask_target(dusty: Tensor, clean: Tensor, size: tuple[int, int]) -> Tensor:
+    changed = (dusty - clean).abs().amax(dim=1, keepdim=True) > DUST_MASK_THRESHOLD
+    return F.adaptive_max_pool2d(changed.to(dusty.dtype), size)
+
+
+def lrl_losses(
+    mask: Tensor, retouched: Tensor, batch: DustBatch, dice_weight: float
+) -> dict[str, Tensor]:
+    """Share of the dust error left (+ a floor so clean batches count) and mask dice."""
+    err = (retouched - batch.clean).square().sum()
+    base = (batch.dusty - batch.clean).square().sum()
+    floor = batch.clean.numel() * 1e-6  # (1/1000)^2 per value: clean crops still cost
+    left = err / (base + floor)
+    dice = dice_loss(mask, dust_mask_target(batch.dusty, batch.clean, mask.shape[-2:]))
+    return {"left": left, "dice": dice, "total": left + dice_weight * dice}
+
+
+@dataclass
+class ValScore:
+    step: int
+    left: float  # share of the dust error left on the dusty held-out crops (lower is better)
+    clean_change: float  # mean |R_l - I_l| on dust-free held-out crops, in 1/255
+    dice: float
+
+
+def make_val_set(
+    holdout: Sequence[Thumb], settings: DustTrainSettings
+) -> tuple[list[DustBatch], list[DustBatch]]:
+    """Fixed dusty and clean batches from held-out photos (the same every evaluation)."""
+    rng = np.random.default_rng(settings.seed + 1000)
+    dusty = [
+        sample_batch(holdout, rng, settings.batch, settings.crop, settings.dust, 0.0)
+        for _ in range(settings.val_batches)
+    ]
+    clean = [
+        sample_batch(holdout, rng, settings.batch, settings.crop, settings.dust, 1.0 - 1e-9)
+        for _ in range(max(1, settings.val_batches // 3))
+    ]
+    return dusty, clean
+
+
+@torch.no_grad()
+def validate(lrl: torch.nn.Module, step: int, dusty: list[DustBatch], clean: list[DustBatch]):
+    lrl.eval()
+    err = base = dice = 0.0
+    for b in dusty:
+        mask, out = lrl(b.dusty)
+        err += float((out - b.clean).square().sum())
+        base += float((b.dusty - b.clean).square().sum())
+        dice += float(dice_loss(mask, dust_mask_target(b.dusty, b.clean, mask.shape[-2:])))
+    change = [float((lrl(b.dusty)[1] - b.dusty).abs().mean()) * 255 for b in clean]
+    lrl.train()
+    return ValScore(step, err / max(base, 1e-12), float(np.mean(change)), dice / len(dusty))
+
+
+def lr_at(step: int, elapsed_min: float, s: DustTrainSettings) -> float:
+    progress = step / s.steps
+    if s.max_minutes:
+        progress = max(progress, elapsed_min / s.max_minutes)
+    return s.lr * (0.1 if progress >= s.lr_decay_at else 1.0)
+
+
+def save_state(path: Path, state: dict[str, Any]) -> None:
+    from abpn_cli.batch.fsutil import atomic_write
+
+    atomic_write(path, lambda temp: torch.save(state, temp))
+
+
+def _rng_state(rng: np.random.Generator) -> dict[str, Any]:
+    st = rng.bit_generator.state
+    return {"state": str(st["state"]["state"]), "inc": str(st["state"]["inc"])}
+
+
+def _set_rng(rng: np.random.Generator, saved: dict[str, Any]) -> None:
+    st = rng.bit_generator.state
+    st["state"] = {"state": int(saved["state"]), "inc": int(saved["inc"])}
+    rng.bit_generator.state = st
+
+
+def build_model(settings: DustTrainSettings) -> tuple[ABPN, dict[str, Any] | None]:
+    """A fresh dust ABPN, or the one in out/last.ckpt (resume) or init_from (a model file)."""
+    last = settings.out / "last.ckpt"
+    if last.exists():
+        state = torch.load(last, weights_only=True)
+        model = ABPN(ABPNConfig.from_dict(state["config"]))
+        model.lrl.load_state_dict(state["lrl"])
+        return model, state
+    model = ABPN(settings.config)
+    if settings.init_from is not None:
+        from abpn_cli.engine.modelfile import load_eager
+
+        eager, _meta = load_eager(settings.init_from)
+        if eager.config.to_dict() != settings.config.to_dict():
+            raise DustTrainError(f"{settings.init_from} has another architecture")
+        model.load_state_dict(eager.state_dict())
+    return model, None
+
+
+def export_dust_model(model: ABPN, path: Path, meta: dict[str, Any]) -> str:
+    """The engine's model file: trained LRL, refiner as pure upsampling, named blend init."""
+    from abpn_cli.engine.modelfile import save_model_file
+
+    clean = ABPN(model.config)
+    clean.lrl.load_state_dict({k: v.contiguous() for k, v in model.lrl.state_dict().items()})
+    return save_model_file(clean, path, {"training": meta})
+
+
+Progress = Callable[[str], None]
+
+
+def train_dust(settings: DustTrainSettings, progress: Progress = print) -> ValScore | None:
+    """Run (or resume) stage 1; checkpoints every val_every steps, exports the best model."""
+    torch.manual_seed(settings.seed)
+    settings.out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    thumbs = load_thumbs(settings.photos, RENDER_SIDES, settings.cache_dir)
+    held = load_thumbs(settings.holdout or settings.photos[:2], (1536,), settings.cache_dir)
+    progress(
+        f"{len(thumbs)} training thumbnails, {len(held)} held out "
+        f"({time.perf_counter() - t0:.1f} s)"
+    )
+    val_dusty, val_clean = make_val_set(held, settings)
+    model, state = build_model(settings)
+    lrl = model.lrl.train()
+    opt = torch.optim.Adam(lrl.parameters(), lr=settings.lr)
+    rng = np.random.default_rng(settings.seed)
+    step, best, history = 0, math.inf, []
+    if state is not None:
+        opt.load_state_dict(state["optimizer"])
+        _set_rng(rng, state["rng"])
+        step, best, history = state["step"], state["best"], state["history"]
+        progress(f"resumed at step {step} (best left {best:.4f})")
+    fwd = torch.compile(lrl) if settings.compile else lrl
+    start, elapsed_before = time.perf_counter(), (state or {}).get("minutes", 0.0)
+    seen, rate_t = 0, time.perf_counter()
+    score = None
+    while step < settings.steps:
+        minutes = elapsed_before + (time.perf_counter() - start) / 60
+        if settings.max_minutes and minutes >= settings.max_minutes:
+            break
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, minutes, settings)
+        batch = sample_batch(
+            thumbs, rng, settings.batch, settings.crop, settings.dust, settings.clean_share
+        )
+        mask, out = fwd(batch.dusty)
+        terms = lrl_losses(mask, out, batch, settings.dice_weight)
+        opt.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        opt.step()
+        step += 1
+        seen += settings.batch
+        if step % 25 == 0:
+            rate = seen / (time.perf_counter() - rate_t)
+            progress(
+                f"step {step} left {float(terms['left']):.4f} dice "
+                f"{float(terms['dice']):.3f} lr {opt.param_groups[0]['lr']:.1e} "
+                f"{rate:.1f} samples/s"
+            )
+            seen, rate_t = 0, time.perf_counter()
+        if step % settings.val_every == 0 or step == settings.steps:
+            score = validate(lrl, step, val_dusty, val_clean)
+            history.append(asdict(score))
+            is_best = score.left < best
+            best = min(best, score.left)
+            minutes = elapsed_before + (time.perf_counter() - start) / 60
+            save_state(
+                settings.out / "last.ckpt",
+                {
+                    "step": step,
+                    "config": model.config.to_dict(),
+                    "lrl": lrl.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "rng": _rng_state(rng),
+                    "best": best,
+                    "history": history,
+                    "minutes": minutes,
+                },
+            )
+            progress(
+                f"val step {step}: left {score.left:.4f} clean change "
+                f"{score.clean_change:.3f}/255 dice {score.dice:.3f}"
+                f"{' (best)' if is_best else ''}"
+            )
+            if is_best:
+                meta = {
+                    "stage": "lrl",
+                    "steps": step,
+                    "samples": step * settings.batch,
+                    "minutes": round(minutes, 1),
+                    "val": asdict(score),
+                    "crop": settings.crop,
+                    "batch": settings.batch,
+                    "render_sides": list(RENDER_SIDES),
+                    "lr": settings.lr,
+                    "photos": [p.name for p in settings.photos],
+                }
+                export_dust_model(model, settings.out / "model.pt", meta)
+    return score
+
+
+# ----------------------------------------------------------------------------- stage 2
+
+
+@dataclass(frozen=True)
+class RefinerSettings:
+    """Stage 2: the shared refining module (Eq. 5), trained on a perfect coarse blend.
+
+    Why: with B_l only upsampled, sharp small dust keeps a blurred halo (the ceiling above);
+    the refiner sees H_i, which holds the dust's own edges, and can sharpen the blend. It
+    has ~1.3 k parameters and is trained apart from the LRL (the LRL's best B_l is the
+    oracle's), on render-scale frames with l = 2, so it is cheap.
+    """
+
+    photos: tuple[Path, ...]
+    out: Path
+    cache_dir: Path | None = None
+    steps: int = 3000
+    max_minutes: float | None = None
+    batch: int = 8
+    crop: int = 256  # level-0 pixels
+    levels: int = 2
+    lr: float = 2e-4  # measured: 2e-3 overshoots at once (phi2 starts at zero)
+    seed: int = 1
+    config: ABPNConfig = field(default_factory=lambda: DUST_CONFIG)
+    dust: DustParams = field(default_factory=DustParams)
+
+
+def refiner_losses(model: ABPN, dusty: Tensor, clean: Tensor, levels: int) -> Tensor:
+    """Share of the dust error left, summed over levels 0..l-1, with an oracle B_l."""
+    from abpn_cli.model import laplacian_pyramid
+
+    gauss, high = laplacian_pyramid(dusty, levels)
+    targets = [clean]
+    for _ in range(levels):
+        targets.append(pyr_down(targets[-1]))
+    with torch.no_grad():
+        blend = model.blend_fn.reverse(gauss[levels], targets[levels])
+    total = dusty.new_zeros(())
+    for i in range(levels - 1, -1, -1):
+        blend = model.refine(blend, high[i])
+        result = model.blend_fn(gauss[i], blend)
+        base = (gauss[i] - targets[i]).square().sum() + targets[i].numel() * 1e-6
+        total = total + (result - targets[i]).square().sum() / base
+    return total
+
+
+def train_refiner(settings: RefinerSettings, progress: Progress = print) -> float:
+    """Train only model.refiner; writes out/refiner.ckpt (state dict and history)."""
+    torch.manual_seed(settings.seed)
+    settings.out.mkdir(parents=True, exist_ok=True)
+    thumbs = load_thumbs(settings.photos, RENDER_SIDES, settings.cache_dir)
+    model = ABPN(settings.config)
+    ckpt = settings.out / "refiner.ckpt"
+    step, history = 0, []
+    opt = torch.optim.Adam(model.refiner.parameters(), lr=settings.lr)
+    if ckpt.exists():
+        state = torch.load(ckpt, weights_only=True)
+        model.refiner.load_state_dict(state["refiner"])
+        opt.load_state_dict(state["optimizer"])
+        step, history = state["step"], state["history"]
+    rng = np.random.default_rng(settings.seed + step)
+    start = time.perf_counter()
+    running = []
+    while step < settings.steps:
+        if settings.max_minutes and (time.perf_counter() - start) / 60 >= settings.max_minutes:
+            break
+        dusty, clean = sample_pairs(thumbs, rng, settings.batch, settings.crop, settings.dust, 0.0)
+        loss = refiner_losses(model, dusty, clean, settings.levels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        step += 1
+        running.append(float(loss) / settings.levels)
+        if step % 50 == 0:
+            history.append({"step": step, "left": float(np.mean(running))})
+            progress(f"refiner step {step}: left {np.mean(running):.4f} per level")
+            running = []
+            state = {
+                "step": step,
+                "refiner": model.refiner.state_dict(),
+                "optimizer": opt.state_dict(),
+                "history": history,
+            }
+            save_state(ckpt, state)
+    return history[-1]["left"] if history else math.nan
