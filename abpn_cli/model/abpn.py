@@ -33,6 +33,7 @@ class ABPNConfig:
     # Decision (docs/ARCHITECTURE.md): R_l = I_l + up(M) * tanh(.), so where the mask is 0
     # the thumbnail, hence the blend layer, is exactly the identity. False: the ungated form.
     gate_residual: bool = False
+    detail_input: bool = False  # the encoder also sees a log-domain high-pass of I_l
     blend_init: str = "soft_light"  # starting j_i, k_i: "soft_light" or "multiply"
 
     def to_dict(self) -> dict:
@@ -70,6 +71,7 @@ class ABPN(nn.Module):
             list(cfg.mask_widths),
             list(cfg.lrb_widths),
             gate_residual=cfg.gate_residual,
+            detail_input=cfg.detail_input,
         )
         self.blend_fn = AdaptiveBlend(cfg.blend_init)
         self.refiner = RefiningModule(cfg.refine_hidden)

@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from abpn_cli.model.pyramid import pyr_down, pyr_up
+
 
 class ConvBlock(nn.Module):
     """3x3 conv + BatchNorm + activation; stride 2 in the encoder."""
@@ -23,19 +25,40 @@ class ConvBlock(nn.Module):
         return self.act(self.bn(self.conv(x)))
 
 
-class MutualEncoder(nn.Module):
-    """Six stride-2 conv blocks; returns F_skip_0..F_skip_6 (F_skip_0 = I_l)."""
+DETAIL_EPS = 0.02  # log(I + eps): keeps black finite, ~5/255 of shadow noise
+DETAIL_GAIN = 10.0  # a 10 % multiplicative change -> ~1.0 in the detail channels
 
-    def __init__(self, widths: list[int]) -> None:
+
+def log_detail(thumb: Tensor, eps: float = DETAIL_EPS, gain: float = DETAIL_GAIN) -> Tensor:
+    """Log-domain high-pass: log(I + eps) minus its two-level binomial low-pass, x gain.
+
+    (N, 3, H, W) in [0, 1] -> (N, 3, H, W), H and W multiples of 4. A multiplicative shading
+    such as a dust shadow becomes an additive bump of the same size on any background.
+    """
+    lg = torch.log(thumb + eps)
+    low = pyr_up(pyr_up(pyr_down(pyr_down(lg))))
+    return (lg - low) * gain
+
+
+class MutualEncoder(nn.Module):
+    """Six stride-2 conv blocks; returns F_skip_0..F_skip_6 (F_skip_0 = I_l).
+
+    With `detail_input` the first block sees Cat(I_l, log_detail(I_l)). Decision, measured:
+    a small CNN learning dust masks from I_l alone stayed at chance after 100 steps (mask
+    0.252 on dust vs 0.252 elsewhere); with the detail channels it separated (0.279 vs 0.160).
+    """
+
+    def __init__(self, widths: list[int], detail_input: bool = False) -> None:
         super().__init__()
-        chans = [3, *widths]
+        self.detail_input = detail_input
+        chans = [6 if detail_input else 3, *widths]
         self.blocks = nn.ModuleList(
             [ConvBlock(chans[i], chans[i + 1], stride=2) for i in range(len(widths))]
         )
 
     def forward(self, thumb: Tensor) -> list[Tensor]:
         skips = [thumb]
-        x = thumb
+        x = torch.cat([thumb, log_detail(thumb)], dim=1) if self.detail_input else thumb
         for block in self.blocks:
             x = block(x)
             skips.append(x)
@@ -134,9 +157,10 @@ class LocalRetouchingLayer(nn.Module):
         mask_widths: list[int],
         lrb_widths: list[int],
         gate_residual: bool = False,
+        detail_input: bool = False,
     ) -> None:
         super().__init__()
-        self.encoder = MutualEncoder(widths)
+        self.encoder = MutualEncoder(widths, detail_input)
         self.mask_branch = MaskBranch(widths, mask_widths)
         self.retouch_branch = LocalRetouchingBranch(widths, lrb_widths, gate_residual)
 

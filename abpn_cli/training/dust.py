@@ -171,17 +171,24 @@ def sample_defects(
     long_side: float,
     params: DustParams | None = None,
     count: int | None = None,
+    favoured: np.ndarray | None = None,
+    favour: float = 0.0,
 ) -> list[DustDefect]:
     """Defects uniformly over an (H, W) image that is part of a frame `long_side` px long.
 
-    Centres may lie up to a radius outside the image so partial spots at its edges occur.
+    With `favoured` ((K, 2) candidate (y, x) centres, e.g. smooth places), each defect is put
+    on one of them with probability `favour` (training only: a sensor does not choose, but
+    dust on texture is invisible and teaches nothing). The rest land anywhere.
     """
     p = params or DustParams()
     n = int(rng.integers(p.count[0], p.count[1] + 1)) if count is None else count
     h, w = shape
     out = []
     for _ in range(n):
-        y, x = rng.uniform(0, h), rng.uniform(0, w)
+        if favoured is not None and len(favoured) and rng.random() < favour:
+            y, x = favoured[int(rng.integers(0, len(favoured)))] + rng.uniform(-1, 1, 2)
+        else:
+            y, x = rng.uniform(0, h), rng.uniform(0, w)
         maker = sample_fibre if rng.random() < p.fibre_prob else sample_spot
         out.append(maker(rng, y, x, long_side, p))
     return out
@@ -268,6 +275,8 @@ def add_dust(
     long_side: float | None = None,
     params: DustParams | None = None,
     defects: Sequence[DustDefect] | None = None,
+    favoured: np.ndarray | None = None,
+    favour: float = 0.0,
 ) -> DustyImage:
     """Dust on a clean (H, W, 3) float image in [0, 1] (a crop of a frame `long_side` long).
 
@@ -275,7 +284,9 @@ def add_dust(
     """
     h, w = clean.shape[:2]
     if defects is None:
-        defects = sample_defects(rng, (h, w), long_side or max(h, w), params)
+        defects = sample_defects(
+            rng, (h, w), long_side or max(h, w), params, favoured=favoured, favour=favour
+        )
     trans = transmittance((h, w), defects)
     return DustyImage(apply_dust(clean, trans), np.asarray(clean, np.float32), trans, list(defects))
 

@@ -1,0 +1,109 @@
+"""Cost per 6000x4000 frame: plain JPEG decode+encode vs `abpn retouch`, clean and dusty.
+
+Makes N 6000x4000 JPEG frames from one photo (resized; dust from abpn_cli.training.dust at
+the frame's own scale for the dusty set), then in this one process times: a plain Pillow
+decode + encode of each frame (quality 92), and the batch runner (`abpn retouch` without the
+process start-up) over the clean and the dusty folders. Prints seconds per frame and the
+ratios to the plain decode+encode, with the CPU it ran on.
+
+    python benchmarks/dust_speed.py data/photos/holdout/digikam-lake.jpg --frames 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+from abpn_cli.batch import BatchSettings, RecordingUI, run_batch
+from abpn_cli.training.dust import DustParams, add_dust, sample_defects
+from abpn_cli.training.thumbs import decode_float
+
+SIZE = (6000, 4000)
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _make_frames(photo: Path, folder: Path, frames: int, dusty: bool) -> list[Path]:
+    base = cv2.resize(decode_float(photo), SIZE, interpolation=cv2.INTER_CUBIC)
+    rng = np.random.default_rng(0)
+    defects = sample_defects(rng, base.shape[:2], max(SIZE), DustParams(count=(15, 15)))
+    folder.mkdir(parents=True)
+    out = []
+    for i in range(frames):
+        img = np.roll(base, 37 * i, axis=1)  # a different frame, the same dust (a shoot)
+        if dusty:
+            img = add_dust(img, rng, defects=defects).dusty
+        path = folder / f"frame{i:02d}.jpg"
+        Image.fromarray(np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)).save(path, quality=92)
+        out.append(path)
+    return out
+
+
+def _plain(paths: list[Path]) -> float:
+    start = time.perf_counter()
+    for p in paths:
+        with Image.open(p) as im:
+            im.load()
+            im.save(io.BytesIO(), "JPEG", quality=92)
+    return (time.perf_counter() - start) / len(paths)
+
+
+def _abpn(folder: Path, out: Path, model: Path | None) -> float:
+    settings = BatchSettings(inputs=(folder,), out=out, model=model, device="cpu", quiet=True)
+    start = time.perf_counter()
+    outcome = run_batch(settings, RecordingUI())
+    seconds = time.perf_counter() - start
+    ok = sum(r.status == "ok" for r in outcome.results)
+    if outcome.exit_code != 0 or ok == 0:
+        raise SystemExit(f"error: retouch failed (exit {outcome.exit_code}): {outcome.message}")
+    return seconds / ok
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("photo", type=Path)
+    ap.add_argument("--frames", type=int, default=3)
+    ap.add_argument("--model", type=Path, default=None)
+    args = ap.parse_args()
+    if not args.photo.is_file():
+        print(f"error: {args.photo} is not a file", file=sys.stderr)
+        return 1
+    torch.set_num_threads(2)
+    work = Path(tempfile.mkdtemp(prefix="abpn-dust-speed-"))
+    try:
+        clean = _make_frames(args.photo, work / "clean", args.frames, dusty=False)
+        dusty = _make_frames(args.photo, work / "dusty", args.frames, dusty=True)
+        plain = _plain(clean + dusty)
+        t_clean = _abpn(work / "clean", work / "out-clean", args.model)
+        t_dusty = _abpn(work / "dusty", work / "out-dusty", args.model)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"machine: {_cpu_name()}, {torch.get_num_threads()} torch threads")
+    print(f"{args.frames} frames of {SIZE[0]}x{SIZE[1]} per set, from {args.photo.name}")
+    print(f"plain Pillow decode+encode : {plain:6.2f} s/frame")
+    print(f"abpn retouch, clean frames : {t_clean:6.2f} s/frame  ({t_clean / plain:.1f}x plain)")
+    print(f"abpn retouch, dusty frames : {t_dusty:6.2f} s/frame  ({t_dusty / plain:.1f}x plain)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
