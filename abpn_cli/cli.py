@@ -158,7 +158,7 @@ def retouch(
     ),
     tile: int | None = typer.Option(None, "--tile", help="Advanced: level-0 tile side."),
 ) -> None:
-    """Retouch photos into OUT; resumable, never touches the inputs (see PRODUCT.md)."""
+    """Retouch photos into OUT; resumable, never touches the inputs (see docs/PRODUCT.md)."""
     from abpn_cli.batch import (
         BatchSettings,
         BatchUsageError,
@@ -325,6 +325,56 @@ def train(
     )
     if report.interrupted:
         raise typer.Exit(130)
+
+
+@app.command("train-dust")
+def train_dust_command(
+    photos: Path = typer.Option(..., "--photos", help="Folder of clean training photos."),
+    holdout: Path | None = typer.Option(None, "--holdout", help="Folder of held-out photos."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder; model: OUT/model.pt."),
+    max_minutes: float | None = typer.Option(None, help="Time budget in minutes."),
+    steps: int | None = typer.Option(None, help="Optimizer steps at most [20000]."),
+    batch: int | None = typer.Option(None, help="Crops per step [24]."),
+    crop: int | None = typer.Option(None, help="Thumbnail crop side, multiple of 64 [128]."),
+    lr: float | None = typer.Option(None, help="Adam learning rate, /10 after 80 % [1e-3]."),
+    cache: Path | None = typer.Option(None, help="Thumbnail cache folder [OUT/../thumbcache]."),
+    compile_: bool = typer.Option(True, "--compile/--no-compile", help="torch.compile."),
+) -> None:
+    """Train the dust model's LRL on physical dust (resumes OUT/last.ckpt if present)."""
+    import torch
+
+    from abpn_cli.training.dust_train import DustTrainError, DustTrainSettings, train_dust
+
+    def folder(path: Path | None) -> tuple[Path, ...]:
+        if path is None:
+            return ()
+        if not path.is_dir():
+            raise _err(f"{path} is not a folder", EXIT_USAGE)
+        return tuple(sorted(p for p in path.iterdir() if p.is_file()))
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    try:
+        settings = DustTrainSettings(
+            photos=folder(photos),
+            holdout=folder(holdout),
+            out=out,
+            cache_dir=cache or out.parent / "thumbcache",
+            max_minutes=max_minutes,
+            compile=compile_,
+            **{
+                k: v
+                for k, v in {"steps": steps, "batch": batch, "crop": crop, "lr": lr}.items()
+                if v is not None
+            },
+        )
+        score = train_dust(settings, lambda line: typer.echo(line))
+    except DustTrainError as exc:
+        raise _err(str(exc), EXIT_USAGE) from exc
+    except KeyboardInterrupt as exc:
+        typer.echo("interrupted; rerun the same command to continue from OUT/last.ckpt", err=True)
+        raise typer.Exit(130) from exc
+    if score is not None:
+        typer.echo(f"last validation: {100 * (1 - score.left):.1f} % of the dust error removed")
 
 
 @app.command("make-evalset")

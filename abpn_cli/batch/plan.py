@@ -1,6 +1,6 @@
 """Walk the inputs and plan one job per photo: pure path logic plus read-only stats.
 
-Rules (PRODUCT.md, safety): OUT never lies inside an input folder (unless explicitly allowed,
+Rules (docs/PRODUCT.md, safety): OUT never lies inside an input folder (unless explicitly allowed,
 and then the walker skips it), no input lies inside OUT, no output path is an input, and no
 two inputs map to the same output. All of this is decided before anything is written.
 """

@@ -1,4 +1,4 @@
-"""Per-file results and the JSON report (schema fixed by PRODUCT.md), written atomically."""
+"""Per-file results and the JSON report (schema fixed by docs/PRODUCT.md), written atomically."""
 
 from __future__ import annotations
 

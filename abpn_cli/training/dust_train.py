@@ -54,6 +54,7 @@ DUST_CONFIG = ABPNConfig(
 # Render scales: twice the thumbnails the engine picks for 2-6K frames (l chosen so the long
 # side / 2^l is within a factor sqrt(2) of 768: 543-1086 px).
 RENDER_SIDES = (1152, 1536, 2048)
+VAL_SIDE = 1536  # held-out photos are validated at one render scale (smaller ones at 1152)
 DUST_MASK_THRESHOLD = 0.003  # ~0.8/255 in I_l: faint dust must still count as an edit
 
 
@@ -69,10 +70,10 @@ class DustTrainSettings:
     cache_dir: Path | None = None
     steps: int = 20000
     max_minutes: float | None = None
-    batch: int = 16
-    crop: int = 192  # thumbnail pixels; rendered at 2x
+    batch: int = 24
+    crop: int = 128  # thumbnail pixels; rendered at 2x (dust needs little context)
     lr: float = 1e-3
-    lr_decay_at: float = 0.7  # share of the run (steps or minutes) after which lr /= 10
+    lr_decay_at: float = 0.8  # share of the run (steps or minutes) after which lr /= 10
     clean_share: float = 0.2
     favour_smooth: float = 0.6  # share of crops and spots put on smooth places (see smooth_map)
     dice_weight: float = 0.5
@@ -149,19 +150,20 @@ def _crop_pair(
     return np.ascontiguousarray(crop), cells
 
 
-_SMOOTH_CACHE: dict[int, np.ndarray] = {}
+@dataclass(frozen=True)
+class DustSource:
+    """A training thumbnail and where it is smooth (computed once)."""
+
+    thumb: Thumb
+    smooth: np.ndarray
 
 
-def smooth_of(thumb: Thumb) -> np.ndarray:
-    """smooth_map(thumb), computed once per thumbnail object."""
-    key = id(thumb.pixels)
-    if key not in _SMOOTH_CACHE:
-        _SMOOTH_CACHE[key] = smooth_map(thumb.pixels)
-    return _SMOOTH_CACHE[key]
+def dust_sources(thumbs: Sequence[Thumb]) -> list[DustSource]:
+    return [DustSource(t, smooth_map(t.pixels)) for t in thumbs]
 
 
 def sample_pairs(
-    thumbs: Sequence[Thumb],
+    sources: Sequence[DustSource],
     rng: np.random.Generator,
     batch: int,
     side: int,
@@ -170,13 +172,14 @@ def sample_pairs(
     favour: float = 0.0,
 ) -> tuple[Tensor, Tensor]:
     """(dusty, clean) (N, 3, side, side) crops at render scale, dust at the frame's scale."""
-    usable = [t for t in thumbs if min(t.pixels.shape[:2]) >= side]
+    usable = [s for s in sources if min(s.thumb.pixels.shape[:2]) >= side]
     if not usable:
         raise DustTrainError(f"no photo is at least {side} px on its short side")
     dusty, clean = [], []
     for _ in range(batch):
-        thumb = usable[int(rng.integers(0, len(usable)))]
-        img, cells = _crop_pair(thumb, smooth_of(thumb), rng, side, favour)
+        src = usable[int(rng.integers(0, len(usable)))]
+        thumb = src.thumb
+        img, cells = _crop_pair(thumb, src.smooth, rng, side, favour)
         count = 0 if rng.random() < clean_share else None
         p = params if count is None else replace(params, count=(0, 0))
         pair = add_dust(
@@ -192,7 +195,7 @@ def sample_pairs(
 
 
 def sample_batch(
-    thumbs: Sequence[Thumb],
+    sources: Sequence[DustSource],
     rng: np.random.Generator,
     batch: int,
     crop: int,
@@ -201,7 +204,7 @@ def sample_batch(
     favour: float = 0.0,
 ) -> DustBatch:
     """Thumbnail crops: rendered at 2x, then one binomial pyr_down, as the engine's pyramid."""
-    dusty, clean = sample_pairs(thumbs, rng, batch, 2 * crop, params, clean_share, favour)
+    dusty, clean = sample_pairs(sources, rng, batch, 2 * crop, params, clean_share, favour)
     return DustBatch(pyr_down(dusty), pyr_down(clean))
 
 
@@ -241,7 +244,7 @@ class ValScore:
 
 
 def make_val_set(
-    holdout: Sequence[Thumb], settings: DustTrainSettings
+    holdout: Sequence[DustSource], settings: DustTrainSettings
 ) -> tuple[list[DustBatch], list[DustBatch]]:
     """Fixed dusty and clean batches from held-out photos (the same every evaluation)."""
     rng = np.random.default_rng(settings.seed + 1000)
@@ -294,14 +297,48 @@ def _set_rng(rng: np.random.Generator, saved: dict[str, Any]) -> None:
     rng.bit_generator.state = st
 
 
-def build_model(settings: DustTrainSettings) -> tuple[ABPN, dict[str, Any] | None]:
-    """A fresh dust ABPN, or the one in out/last.ckpt (resume) or init_from (a model file)."""
+@dataclass
+class DustRun:
+    """The state of a stage-1 run: what a checkpoint holds."""
+
+    model: ABPN
+    opt: torch.optim.Optimizer
+    rng: np.random.Generator
+    step: int = 0
+    best: float = math.inf
+    history: list[dict[str, Any]] = field(default_factory=list)
+    minutes_before: float = 0.0  # training time of earlier sessions of this run
+
+    def state(self, minutes: float) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "config": self.model.config.to_dict(),
+            "lrl": self.model.lrl.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "rng": _rng_state(self.rng),
+            "best": self.best,
+            "history": self.history,
+            "minutes": minutes,
+        }
+
+
+def start_run(settings: DustTrainSettings) -> DustRun:
+    """A fresh run, the one in out/last.ckpt (resume), or one from init_from (a model file)."""
     last = settings.out / "last.ckpt"
     if last.exists():
         state = torch.load(last, weights_only=True)
         model = ABPN(ABPNConfig.from_dict(state["config"]))
         model.lrl.load_state_dict(state["lrl"])
-        return model, state
+        run = DustRun(
+            model,
+            torch.optim.Adam(model.lrl.parameters(), lr=settings.lr),
+            np.random.default_rng(settings.seed),
+        )
+        run.opt.load_state_dict(state["optimizer"])
+        _set_rng(run.rng, state["rng"])
+        run.step, run.best, run.history = state["step"], state["best"], state["history"]
+        run.minutes_before = state.get("minutes", 0.0)
+        return run
     model = ABPN(settings.config)
     if settings.init_from is not None:
         from abpn_cli.engine.modelfile import load_eager
@@ -310,7 +347,8 @@ def build_model(settings: DustTrainSettings) -> tuple[ABPN, dict[str, Any] | Non
         if eager.config.to_dict() != settings.config.to_dict():
             raise DustTrainError(f"{settings.init_from} has another architecture")
         model.load_state_dict(eager.state_dict())
-    return model, None
+    opt = torch.optim.Adam(model.lrl.parameters(), lr=settings.lr)
+    return DustRun(model, opt, np.random.default_rng(settings.seed))
 
 
 def export_dust_model(model: ABPN, path: Path, meta: dict[str, Any]) -> str:
@@ -325,100 +363,95 @@ def export_dust_model(model: ABPN, path: Path, meta: dict[str, Any]) -> str:
 Progress = Callable[[str], None]
 
 
+def _train_step(
+    run: DustRun, fwd: Callable, sources: Sequence[DustSource], s: DustTrainSettings
+) -> dict[str, Tensor]:
+    batch = sample_batch(sources, run.rng, s.batch, s.crop, s.dust, s.clean_share, s.favour_smooth)
+    mask, out = fwd(batch.dusty)
+    terms = lrl_losses(mask, out, batch, s.dice_weight, s.bce_weight)
+    run.opt.zero_grad(set_to_none=True)
+    terms["total"].backward()
+    run.opt.step()
+    run.step += 1
+    return {k: v.detach() for k, v in terms.items()}
+
+
+def _validate_and_save(
+    run: DustRun, s: DustTrainSettings, val: tuple[list, list], minutes: float
+) -> ValScore:
+    """Score the held-out crops, checkpoint, and export the model file when it is the best."""
+    score = validate(run.model.lrl, run.step, *val)
+    run.history.append(asdict(score))
+    is_best = score.left < run.best
+    run.best = min(run.best, score.left)
+    save_state(s.out / "last.ckpt", run.state(minutes))
+    if is_best:
+        meta = {
+            "stage": "lrl",
+            "steps": run.step,
+            "samples": run.step * s.batch,
+            "minutes": round(minutes, 1),
+            "val": asdict(score),
+            "crop": s.crop,
+            "batch": s.batch,
+            "render_sides": list(RENDER_SIDES),
+            "lr": s.lr,
+            "photos": [p.name for p in s.photos],
+        }
+        export_dust_model(run.model, s.out / "model.pt", meta)
+    return score
+
+
 def train_dust(settings: DustTrainSettings, progress: Progress = print) -> ValScore | None:
-    """Run (or resume) stage 1; checkpoints every val_every steps, exports the best model."""
+    """Run (or resume) stage 1; checkpoints every val_every steps, exports the best model.
+
+    Ctrl-C saves a checkpoint first; rerunning the same settings continues from it.
+    """
     torch.manual_seed(settings.seed)
     settings.out.mkdir(parents=True, exist_ok=True)
-    t0 = time.perf_counter()
-    thumbs = load_thumbs(settings.photos, RENDER_SIDES, settings.cache_dir)
-    held = load_thumbs(settings.holdout or settings.photos[:2], (1536,), settings.cache_dir)
-    progress(
-        f"{len(thumbs)} training thumbnails, {len(held)} held out "
-        f"({time.perf_counter() - t0:.1f} s)"
-    )
-    val_dusty, val_clean = make_val_set(held, settings)
-    model, state = build_model(settings)
-    lrl = model.lrl.train()
-    opt = torch.optim.Adam(lrl.parameters(), lr=settings.lr)
-    rng = np.random.default_rng(settings.seed)
-    step, best, history = 0, math.inf, []
-    if state is not None:
-        opt.load_state_dict(state["optimizer"])
-        _set_rng(rng, state["rng"])
-        step, best, history = state["step"], state["best"], state["history"]
-        progress(f"resumed at step {step} (best left {best:.4f})")
-    fwd = torch.compile(lrl) if settings.compile else lrl
-    start, elapsed_before = time.perf_counter(), (state or {}).get("minutes", 0.0)
-    seen, rate_t = 0, time.perf_counter()
-    score = None
-    while step < settings.steps:
-        minutes = elapsed_before + (time.perf_counter() - start) / 60
-        if settings.max_minutes and minutes >= settings.max_minutes:
-            break
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, minutes, settings)
-        batch = sample_batch(
-            thumbs,
-            rng,
-            settings.batch,
-            settings.crop,
-            settings.dust,
-            settings.clean_share,
-            settings.favour_smooth,
-        )
-        mask, out = fwd(batch.dusty)
-        terms = lrl_losses(mask, out, batch, settings.dice_weight, settings.bce_weight)
-        opt.zero_grad(set_to_none=True)
-        terms["total"].backward()
-        opt.step()
-        step += 1
-        seen += settings.batch
-        if step % 25 == 0:
-            rate = seen / (time.perf_counter() - rate_t)
-            progress(
-                f"step {step} left {float(terms['left']):.4f} dice "
-                f"{float(terms['dice']):.3f} lr {opt.param_groups[0]['lr']:.1e} "
-                f"{rate:.1f} samples/s"
-            )
-            seen, rate_t = 0, time.perf_counter()
-        if step % settings.val_every == 0 or step == settings.steps:
-            score = validate(lrl, step, val_dusty, val_clean)
-            history.append(asdict(score))
-            is_best = score.left < best
-            best = min(best, score.left)
-            minutes = elapsed_before + (time.perf_counter() - start) / 60
-            save_state(
-                settings.out / "last.ckpt",
-                {
-                    "step": step,
-                    "config": model.config.to_dict(),
-                    "lrl": lrl.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "rng": _rng_state(rng),
-                    "best": best,
-                    "history": history,
-                    "minutes": minutes,
-                },
-            )
-            progress(
-                f"val step {step}: left {score.left:.4f} clean change "
-                f"{score.clean_change:.3f}/255 dice {score.dice:.3f}"
-                f"{' (best)' if is_best else ''}"
-            )
-            if is_best:
-                meta = {
-                    "stage": "lrl",
-                    "steps": step,
-                    "samples": step * settings.batch,
-                    "minutes": round(minutes, 1),
-                    "val": asdict(score),
-                    "crop": settings.crop,
-                    "batch": settings.batch,
-                    "render_sides": list(RENDER_SIDES),
-                    "lr": settings.lr,
-                    "photos": [p.name for p in settings.photos],
-                }
-                export_dust_model(model, settings.out / "model.pt", meta)
+    sources = dust_sources(load_thumbs(settings.photos, RENDER_SIDES, settings.cache_dir))
+    held_photos = settings.holdout or settings.photos[:2]
+    held_thumbs = load_thumbs(held_photos, (VAL_SIDE,), settings.cache_dir)
+    held_thumbs = held_thumbs or load_thumbs(held_photos, RENDER_SIDES[:1], settings.cache_dir)
+    held = dust_sources(held_thumbs)
+    progress(f"{len(sources)} training thumbnails, {len(held)} held out")
+    val = make_val_set(held, settings)
+    run = start_run(settings)
+    if run.step:
+        progress(f"resumed at step {run.step} (best: {100 * (1 - run.best):.1f} % removed)")
+    run.model.lrl.train()
+    fwd = torch.compile(run.model.lrl) if settings.compile else run.model.lrl
+    start = time.perf_counter()
+    rate_t, score = start, None
+
+    def minutes() -> float:
+        return run.minutes_before + (time.perf_counter() - start) / 60
+
+    try:
+        while run.step < settings.steps:
+            if settings.max_minutes and minutes() >= settings.max_minutes:
+                break
+            for g in run.opt.param_groups:
+                g["lr"] = lr_at(run.step, minutes(), settings)
+            terms = _train_step(run, fwd, sources, settings)
+            if run.step % 25 == 0:
+                rate = 25 * settings.batch / (time.perf_counter() - rate_t)
+                rate_t = time.perf_counter()
+                progress(
+                    f"step {run.step} left {float(terms['left']):.4f} "
+                    f"bce {float(terms['bce']):.3f} {rate:.1f} samples/s"
+                )
+            if run.step % settings.val_every == 0:
+                score = _validate_and_save(run, settings, val, minutes())
+                progress(
+                    f"val step {run.step}: {100 * (1 - score.left):.1f} % removed, "
+                    f"clean change {score.clean_change:.3f}/255, dice {score.dice:.3f}"
+                )
+    except KeyboardInterrupt:
+        save_state(settings.out / "last.ckpt", run.state(minutes()))
+        raise
+    if score is None or score.step != run.step:
+        score = _validate_and_save(run, settings, val, minutes())
     return score
 
 
@@ -472,7 +505,7 @@ def train_refiner(settings: RefinerSettings, progress: Progress = print) -> floa
     """Train only model.refiner; writes out/refiner.ckpt (state dict and history)."""
     torch.manual_seed(settings.seed)
     settings.out.mkdir(parents=True, exist_ok=True)
-    thumbs = load_thumbs(settings.photos, RENDER_SIDES, settings.cache_dir)
+    thumbs = dust_sources(load_thumbs(settings.photos, RENDER_SIDES, settings.cache_dir))
     model = ABPN(settings.config)
     ckpt = settings.out / "refiner.ckpt"
     step, history = 0, []

@@ -1,0 +1,120 @@
+"""Stage-1 dust training: batches, losses, smooth maps, and a tiny run that exports and resumes."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from abpn_cli.engine import load_model, retouch
+from abpn_cli.engine.retouch import RetouchOptions
+from abpn_cli.model import ABPNConfig
+from abpn_cli.training.dust import DustParams
+from abpn_cli.training.dust_train import (
+    DustBatch,
+    DustTrainError,
+    DustTrainSettings,
+    dust_sources,
+    lrl_losses,
+    sample_batch,
+    smooth_map,
+    train_dust,
+)
+from abpn_cli.training.thumbs import Thumb
+
+TINY_DUST = ABPNConfig(
+    encoder_widths=[8, 8, 16, 16, 16, 16],
+    mask_widths=[16, 8, 8, 8],
+    lrb_widths=[16, 8, 8, 8, 8, 8],
+    refine_hidden=8,
+    thumbnail=128,
+    gate_residual=True,
+    detail_input=True,
+)
+
+
+def _landscape(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """Smooth sky over a noisy ground: both kinds of place a sensor meets."""
+    rng = np.random.default_rng(seed)
+    img = np.empty((h, w, 3), np.float32)
+    img[: h // 2] = np.linspace(0.5, 0.8, h // 2)[:, None, None] * np.array([0.6, 0.8, 1.0])
+    img[h // 2 :] = 0.3 + 0.2 * rng.random((h - h // 2, w, 3))
+    return img
+
+
+def _sources(n: int = 2, side: int = 640) -> list:
+    thumbs = [
+        Thumb(Path(f"p{i}.png"), side, _landscape(side * 2 // 3, side, i).astype(np.float16))
+        for i in range(n)
+    ]
+    return dust_sources(thumbs)
+
+
+def test_smooth_map_marks_the_sky_not_the_ground():
+    sm = smooth_map(_landscape(256, 256))
+    assert sm[2:10].all() and not sm[20:].any()
+
+
+def test_batches_are_thumbnail_crops_and_clean_share_one_means_no_dust():
+    rng = np.random.default_rng(0)
+    b = sample_batch(_sources(), rng, 4, 64, DustParams(), 0.0, 0.6)
+    assert b.dusty.shape == (4, 3, 64, 64) and b.dusty.dtype == torch.float32
+    assert (b.dusty <= b.clean + 1e-6).all() and (b.dusty < b.clean - 1e-3).any()
+    c = sample_batch(_sources(), rng, 4, 64, DustParams(), 1.0 - 1e-12)
+    assert torch.equal(c.dusty, c.clean)
+
+
+def test_crops_larger_than_every_photo_are_a_clear_error():
+    with pytest.raises(DustTrainError, match="short side"):
+        sample_batch(_sources(side=200), np.random.default_rng(0), 2, 128, DustParams(), 0.0)
+
+
+def test_losses_score_doing_nothing_as_all_error_left_and_the_target_as_none():
+    b = sample_batch(_sources(), np.random.default_rng(1), 4, 64, DustParams(count=(3, 3)), 0.0)
+    mask = torch.full((4, 1, 16, 16), 0.5)
+    nothing = lrl_losses(mask, b.dusty, b, 0.5, 1.0)
+    perfect = lrl_losses(mask, b.clean, DustBatch(b.dusty, b.clean), 0.5, 1.0)
+    base = float((b.dusty - b.clean).square().sum())
+    floor = b.clean.numel() * 1e-6  # clean crops must cost something too
+    assert float(nothing["left"]) == pytest.approx(base / (base + floor), rel=1e-5)
+    assert float(perfect["left"]) == 0.0
+
+
+def _write_photos(folder: Path, n: int) -> tuple[Path, ...]:
+    folder.mkdir(parents=True)
+    paths = []
+    for i in range(n):
+        p = folder / f"p{i}.png"
+        Image.fromarray((_landscape(800, 1200, i) * 255).astype(np.uint8)).save(p)
+        paths.append(p)
+    return tuple(paths)
+
+
+def test_a_tiny_run_exports_a_model_the_engine_runs_and_resumes_where_it_stopped(tmp_path):
+    photos = _write_photos(tmp_path / "photos", 2)
+    settings = DustTrainSettings(
+        photos=photos,
+        holdout=photos[:1],
+        out=tmp_path / "run",
+        cache_dir=tmp_path / "cache",
+        steps=3,
+        batch=2,
+        crop=64,
+        val_every=2,
+        val_batches=1,
+        compile=False,
+        config=TINY_DUST,
+    )
+    lines: list[str] = []
+    score = train_dust(settings, lines.append)
+    assert score is not None and score.step == 3
+    model = load_model(tmp_path / "run" / "model.pt", "cpu")
+    assert model.config.gate_residual and model.metadata["training"]["stage"] == "lrl"
+    pixels = (_landscape(300, 450) * 255).astype(np.uint8)
+    assert retouch(model, pixels, RetouchOptions()).image.shape == pixels.shape
+    more = DustTrainSettings(**{**settings.__dict__, "steps": 5})
+    lines.clear()
+    assert train_dust(more, lines.append).step == 5
+    assert any("resumed at step 3" in line for line in lines)
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 2  # decoded once, reused
