@@ -53,6 +53,7 @@ class JournalRecord:
     run: str
     finished: str
     qa: dict[str, int] = field(default_factory=dict)  # QA relpath -> size
+    edit: dict[str, Any] | None = None  # EditSummary.to_json(): spots, tiles (newer records)
     v: int = JOURNAL_VERSION
 
     def to_line(self) -> bytes:
@@ -64,11 +65,13 @@ class JournalRecord:
         if not isinstance(data, dict) or data.get("v") != JOURNAL_VERSION:
             return None
         try:
-            record = cls(**{k: data[k] for k in cls.__dataclass_fields__})
+            record = cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
         except (KeyError, TypeError):
             return None
         ints = (record.input_size, record.input_mtime_ns, record.output_size)
         if not all(isinstance(i, int) for i in ints) or not isinstance(record.qa, dict):
+            return None
+        if record.edit is not None and not isinstance(record.edit, dict):
             return None
         return record
 

@@ -256,6 +256,7 @@ def write_stage(ctx: BatchContext, item: Retouched) -> FileResult:
                 run=ctx.run_id,
                 finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 qa=qa,
+                edit=None if item.edit is None else item.edit.to_json(),
             )
         )
     except Exception as exc:

@@ -53,6 +53,20 @@ class EditSummary:
     tiles_total: int
     tiles_skipped: int
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> EditSummary | None:
+        """Back from a journal record; None if it does not have the expected shape."""
+        try:
+            tiles = data["tiles"]
+            return cls(
+                int(data["spots"]),
+                tuple(dict(s) for s in data["spot_list"]),
+                int(tiles["total"]),
+                int(tiles["untouched"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
     def to_json(self) -> dict[str, Any]:
         return {
             "spots": self.spot_count,

@@ -12,9 +12,16 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from abpn_cli.batch.control import INTERRUPTED, StopControl
+from abpn_cli.batch.dustmap import (
+    FrameSpots,
+    recurring_spots,
+    reference_size,
+    render_map,
+    write_map_png,
+)
 from abpn_cli.batch.errors import (
     EXIT_ENVIRONMENT,
     EXIT_FAILED,
@@ -25,7 +32,7 @@ from abpn_cli.batch.errors import (
     BatchUsageError,
     NothingToProcessError,
 )
-from abpn_cli.batch.fsutil import OutLock, clean_stale_temps, describe_os_error
+from abpn_cli.batch.fsutil import OutLock, atomic_write, clean_stale_temps, describe_os_error
 from abpn_cli.batch.journal import (
     JOURNAL_NAME,
     Journal,
@@ -35,9 +42,16 @@ from abpn_cli.batch.journal import (
     read_journal,
 )
 from abpn_cli.batch.pipeline import BatchContext, ResultBook, run_pipelined, run_simple
-from abpn_cli.batch.plan import Job, Plan, make_plan
+from abpn_cli.batch.plan import QA_DIR, Job, Plan, make_plan
 from abpn_cli.batch.progress import BatchUI
-from abpn_cli.batch.report import NOT_DONE, FileResult, Summary, build_report, write_report
+from abpn_cli.batch.report import (
+    NOT_DONE,
+    EditSummary,
+    FileResult,
+    Summary,
+    build_report,
+    write_report,
+)
 from abpn_cli.batch.settings import BatchSettings
 from abpn_cli.engine import (
     EngineError,
@@ -49,6 +63,8 @@ from abpn_cli.engine import (
 )
 from abpn_cli.engine.modelfile import file_sha256
 from abpn_cli.imaging import SUPPORTED_SUFFIXES
+
+DUST_MAP_NAME = "dust-map.png"
 
 Mode = Literal["pipelined", "simple"]
 
@@ -209,6 +225,7 @@ def _skipped_done(job: Job, state: JournalState) -> FileResult:
         width=record.width,
         height=record.height,
         bit_depth=record.bit_depth,
+        edit=None if record.edit is None else EditSummary.from_json(record.edit),
     )
 
 
@@ -234,7 +251,9 @@ def _finish(
     code: int,
     message: str | None = None,
 ) -> BatchOutcome:
-    """Write the report (also on failure and interrupt) and build the outcome."""
+    """Write the dust map and the report (also on failure and interrupt); build the outcome."""
+    # a stopped run (Ctrl-C, disk full) writes nothing more; its rerun makes the map
+    dust_map = _write_dust_map(settings, results, ui) if stop_reason is None else None
     summary = Summary.of(results, time.perf_counter() - started, stop_reason)
     if settings.report is not None:
         report = build_report(
@@ -245,6 +264,8 @@ def _finish(
             summary=summary,
             error=message,
         )
+        if dust_map is not None:
+            report["dust_map"] = dust_map
         try:
             write_report(settings.report, report)
         except OSError as exc:
@@ -252,6 +273,34 @@ def _finish(
             ui.error(problem)
             code = EXIT_FAILED if code == EXIT_OK else code
     return BatchOutcome(code, tuple(results), summary, message)
+
+
+def _write_dust_map(
+    settings: BatchSettings, results: list[FileResult], ui: BatchUI
+) -> dict[str, Any] | None:
+    """OUT/_qa/dust-map.png and its report entry, over every frame retouched (now or before)."""
+    frames = [
+        FrameSpots(r.width, r.height, r.edit.spots)
+        for r in results
+        if r.edit is not None and r.width and r.height
+    ]
+    if len(frames) < 2:
+        return None
+    recurring = recurring_spots(frames)
+    width, height = reference_size(frames)
+    dest = settings.out / QA_DIR / DUST_MAP_NAME
+    try:
+        image = render_map(frames, recurring)
+        atomic_write(dest, lambda tmp: write_map_png(image, tmp))
+    except OSError as exc:
+        ui.error(f"could not write the dust map {dest}: {describe_os_error(exc)}")
+        return None
+    return {
+        "frames": len(frames),
+        "image": f"{QA_DIR}/{DUST_MAP_NAME}",
+        "frame_size": [width, height],
+        "recurring": [r.to_json(width, height) for r in recurring],
+    }
 
 
 def _dry_run(settings: BatchSettings, plan: Plan, ui: BatchUI) -> BatchOutcome:

@@ -1,6 +1,7 @@
 """Laplacian pyramid (Burt & Adelson) with a fixed 5x5 binomial kernel (ABPN Sec. 4.1).
 
-Decision (docs/ARCHITECTURE.md): kernel [1,4,6,4,1]^T [1,4,6,4,1] / 256, reflect padding, decimate by 2;
+Decision (docs/ARCHITECTURE.md): kernel [1,4,6,4,1]^T [1,4,6,4,1] / 256, reflect padding,
+decimate by 2;
 expansion reflect-pads the coarse image by one sample, zero-inserts to 2x and filters with the
 same kernel x4. It is computed separably in polyphase form (two 1-D passes of slicing
 arithmetic): the same sum as filtering the inserted zeros, several times cheaper than a

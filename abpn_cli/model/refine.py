@@ -15,7 +15,8 @@ def upsample2x(x: Tensor) -> Tensor:
 class RefiningModule(nn.Module):
     """B_i = phi2(h(phi1(Cat(up(B_{i+1}), H_i)))) + up(B_{i+1})   (Eq. 5).
 
-    Decision (docs/ARCHITECTURE.md): one instance is shared by all levels, so weights trained at l = 1-2
+    Decision (docs/ARCHITECTURE.md): one instance is shared by all levels, so weights trained
+    at l = 1-2
     serve any l at inference.
     """
 

@@ -54,12 +54,18 @@ def tree_hashes(root: Path) -> dict[str, str]:
     return {str(p.relative_to(root)): sha(p) for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+DUST_MAP = "_qa/dust-map.png"  # the batch-level QA picture (tests/batch/test_dustmap.py)
+
+
 def outputs(out: Path) -> list[str]:
-    """Final-named files under OUT, excluding the .abpn state folder."""
+    """Final-named per-file outputs under OUT: not the .abpn state folder, not the dust map."""
     return sorted(
         str(p.relative_to(out))
         for p in out.rglob("*")
-        if p.is_file() and ".abpn" not in p.parts and not p.name.startswith(".")
+        if p.is_file()
+        and ".abpn" not in p.parts
+        and not p.name.startswith(".")
+        and str(p.relative_to(out)) != DUST_MAP
     )
 
 

@@ -79,6 +79,7 @@ def test_same_names_in_subfolders_are_all_written_and_qa_mirrors_the_tree(tmp_pa
     assert result.exit_code == 0, result.output
     qa = [f"_qa/{d}x.{kind}.png" for d in ("a/", "b/", "") for kind in ("blend", "mask")]
     assert outputs(tmp_path / "out") == sorted(["a/x.jpg", "b/x.jpg", "x.jpg", *qa])
+    assert (tmp_path / "out" / "_qa" / "dust-map.png").is_file()  # three frames: a shoot
     hashes = tree_hashes(tmp_path / "out")
     assert len({hashes["a/x.jpg"], hashes["b/x.jpg"], hashes["x.jpg"]}) == 3
 

@@ -1,0 +1,136 @@
+"""Shoot dust map: the spots that recur at the same place of the frame across a batch.
+
+Sensor dust sits on the sensor, so it shows at the same stored pixel position in every frame
+of a shoot whatever the scene; a blemish in one photo does not. Spots the model edited
+(`FileResult.edit.spots`, positions as stored, never rotated, i.e. sensor coordinates) are
+clustered across frames by relative position: two spots match when their centres are closer
+than the larger of 0.4 % of the long side and half the spot's diameter. A cluster seen in at
+least `max(2, 25 % of the frames)` frames is reported as recurring: "clean your sensor here".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+MATCH_FRACTION = 0.004  # of the long side
+RECUR_SHARE = 0.25
+MAP_WIDTH = 1200
+
+
+@dataclass(frozen=True)
+class FrameSpots:
+    width: int
+    height: int
+    spots: Sequence[dict[str, float]]  # {"x", "y", "diameter", "change"} in frame pixels
+
+
+@dataclass
+class _Cluster:
+    x: float  # relative to the width
+    y: float  # relative to the height
+    diameter: float  # relative to the long side
+    frames: set[int] = field(default_factory=set)
+    n: int = 0
+
+    def add(self, x: float, y: float, d: float, frame: int) -> None:
+        self.n += 1
+        self.x += (x - self.x) / self.n
+        self.y += (y - self.y) / self.n
+        self.diameter = max(self.diameter, d)
+        self.frames.add(frame)
+
+
+@dataclass(frozen=True)
+class RecurringSpot:
+    x: float  # centre relative to the frame width, 0..1
+    y: float
+    diameter: float  # relative to the long side
+    frames: int
+
+    def to_json(self, width: int, height: int) -> dict[str, float | int]:
+        long_side = max(width, height)
+        return {
+            "x": round(self.x * width, 1),
+            "y": round(self.y * height, 1),
+            "diameter": round(self.diameter * long_side, 1),
+            "frames": self.frames,
+        }
+
+
+def _cluster(frames: Sequence[FrameSpots]) -> list[_Cluster]:
+    clusters: list[_Cluster] = []
+    for index, frame in enumerate(frames):
+        long_side = max(frame.width, frame.height)
+        for s in frame.spots:
+            x, y = s["x"] / frame.width, s["y"] / frame.height
+            d = s["diameter"] / long_side
+            best, best_dist = None, math.inf
+            for c in clusters:
+                dist = math.hypot((x - c.x) * frame.width, (y - c.y) * frame.height) / long_side
+                if dist < max(MATCH_FRACTION, 0.5 * max(d, c.diameter)) and dist < best_dist:
+                    best, best_dist = c, dist
+            if best is None:
+                clusters.append(_Cluster(x, y, d, {index}, 1))
+            else:
+                best.add(x, y, d, index)
+    return clusters
+
+
+def recurring_spots(frames: Sequence[FrameSpots]) -> list[RecurringSpot]:
+    """Clusters seen in at least max(2, 25 % of the frames) frames, most frequent first."""
+    need = max(2, math.ceil(RECUR_SHARE * len(frames)))
+    out = [
+        RecurringSpot(c.x, c.y, c.diameter, len(c.frames))
+        for c in _cluster(frames)
+        if len(c.frames) >= need
+    ]
+    return sorted(out, key=lambda s: (-s.frames, -s.diameter))
+
+
+def reference_size(frames: Sequence[FrameSpots]) -> tuple[int, int]:
+    """The most common (width, height) of the batch: the frame the map is drawn on."""
+    sizes = [(f.width, f.height) for f in frames]
+    return max(set(sizes), key=sizes.count)
+
+
+def render_map(frames: Sequence[FrameSpots], recurring: Sequence[RecurringSpot]) -> np.ndarray:
+    """(H, W, 3) uint8 BGR picture: every spot a faint dot, recurring ones ringed and counted."""
+    rw, rh = reference_size(frames)
+    w = MAP_WIDTH
+    h = max(1, round(MAP_WIDTH * rh / rw))
+    img = np.full((h, w, 3), 40, np.uint8)
+    cv2.rectangle(img, (0, 0), (w - 1, h - 1), (90, 90, 90), 1)
+    scale = w / rw
+    for frame in frames:
+        for s in frame.spots:
+            x, y = s["x"] / frame.width * w, s["y"] / frame.height * h
+            cv2.circle(img, (round(x), round(y)), 2, (140, 140, 140), -1, cv2.LINE_AA)
+    for r in recurring:
+        cx, cy = round(r.x * w), round(r.y * h)
+        radius = max(6, round(r.diameter * max(rw, rh) * scale))
+        cv2.circle(img, (cx, cy), radius, (60, 60, 255), 2, cv2.LINE_AA)
+        label = f"{r.frames}/{len(frames)}"
+        cv2.putText(
+            img,
+            label,
+            (cx + radius + 3, cy + 5),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.5,
+            (220, 220, 255),
+            1,
+            cv2.LINE_AA,
+        )
+    return img
+
+
+def write_map_png(img: np.ndarray, dest: Path) -> None:
+    ok, buf = cv2.imencode(".png", img)
+    if not ok:
+        raise OSError(f"PNG encoding failed for {dest}")
+    dest.write_bytes(buf.tobytes())
