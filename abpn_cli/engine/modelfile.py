@@ -8,6 +8,7 @@ rebuild helpers, so a crafted file cannot run arbitrary Python while loading.
 from __future__ import annotations
 
 import hashlib
+from importlib import resources
 import json
 import os
 import pickletools
@@ -51,12 +52,19 @@ class LoadedModel:
     dtype: torch.dtype = torch.float32
 
 
+DEFAULT_MODEL = "abpn-default.pt"
+
+
 def default_model_path() -> Path:
-    """The shipped default model: `weights/abpn-default.pt` next to the package."""
+    """The shipped default model: package data `abpn_cli/weights/abpn-default.pt`.
+
+    It lives inside the package (not beside it) so that a wheel or a plain `pip install .`
+    carries it; `ABPN_MODEL` overrides it.
+    """
     env = os.environ.get("ABPN_MODEL")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "weights" / "abpn-default.pt"
+    return Path(str(resources.files("abpn_cli") / "weights" / DEFAULT_MODEL))
 
 
 def file_sha256(path: Path) -> str:

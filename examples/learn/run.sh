@@ -6,7 +6,7 @@
 #     bash examples/learn/run.sh
 #
 # Environment (all optional):
-#   BASE=weights/abpn-default.pt   model to start from and to compare with (the shipped one)
+#   BASE=abpn_cli/weights/abpn-default.pt   model to start from and to compare with (the shipped one)
 #   MINUTES=5                      time budget of `abpn learn` (checks and saving included)
 #   THREADS=2                      CPU threads for learning, eval and retouch
 #   OUT=runs/learn-demo            where the model, reports, outputs and results.md go
@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-BASE="${BASE:-weights/abpn-default.pt}"
+BASE="${BASE:-abpn_cli/weights/abpn-default.pt}"
 MINUTES="${MINUTES:-5}"
 THREADS="${THREADS:-2}"
 OUT="${OUT:-runs/learn-demo}"

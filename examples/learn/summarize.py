@@ -1,7 +1,7 @@
 """Tables and before/after crops for the `abpn learn` worked example (see run.sh).
 
     python examples/learn/summarize.py --out runs/learn-demo --pairs data/learn/test10 \
-        --shipped weights/abpn-default.pt [--crops examples/learn/crops]
+        --shipped abpn_cli/weights/abpn-default.pt [--crops examples/learn/crops]
 
 reads OUT/eval-{nothing,shipped,learned}.json (`abpn eval --report`) and the learned model
 (OUT/learned.pt, its card), and writes OUT/results.md plus one PNG per crop:
