@@ -141,7 +141,7 @@ def retouch(
     ),
     dump_mask: bool = typer.Option(False, "--dump-mask", help="Write OUT/_qa/<name>.mask.png."),
     dump_blend: bool = typer.Option(False, "--dump-blend", help="Write OUT/_qa/<name>.blend.png."),
-    fmt: str = typer.Option("keep", "--format", help="keep|jpg|png|tif|webp"),
+    fmt: str = typer.Option("keep", "--format", help="keep|jpg|jpeg|png|tif|tiff|webp"),
     jpeg_quality: int | None = typer.Option(
         None, "--jpeg-quality", help="1..100 (default: close to the source)."
     ),

@@ -26,7 +26,8 @@ class FileResult:
     height: int | None = None
     bit_depth: int | None = None
     seconds: float = 0.0
-    edit: EditSummary | None = None  # what the model changed (files retouched in this run)
+    edit: EditSummary | None = None  # what the model changed (this run, or from the journal)
+    done_before: tuple[str, str] | None = None  # (run id, finished) of a file a rerun skipped
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -41,6 +42,8 @@ class FileResult:
         }
         if self.edit is not None:
             data.update(self.edit.to_json())
+        if self.done_before is not None:  # a resumed run keeps the earlier result visible
+            data["done_in_run"], data["finished"] = self.done_before
         return data
 
 

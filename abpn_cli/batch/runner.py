@@ -226,6 +226,7 @@ def _skipped_done(job: Job, state: JournalState) -> FileResult:
         height=record.height,
         bit_depth=record.bit_depth,
         edit=None if record.edit is None else EditSummary.from_json(record.edit),
+        done_before=(record.run, record.finished),
     )
 
 

@@ -77,6 +77,7 @@ from abpn_cli.model import ABPN
 from abpn_cli.training.data import load_rgb_uniform
 
 # --- pair-check thresholds (see the module docstring for the measurements behind them)
+LEARN_MAX_THUMBNAIL = 256  # crop = this * 2**levels (512 at l = 1, measured ~2 s/step)
 CORR_SIDE = 256  # long side of the thumbnails whose grey levels are correlated
 CORR_SIGMA = 1.0  # Gaussian blur (thumbnail px) before correlating: robust to noise/texture
 DIFFERENT_CORR = 0.8  # below this correlation ...
@@ -552,7 +553,9 @@ def _learn(
         (run_dir / stale).unlink(missing_ok=True)
     pairs_dir = _write_exemplars(train_infos, run_dir / "exemplars")
 
-    thumb = base.config.thumbnail
+    # Crops at the base's thumbnail scale, capped: the dust default's 768 px thumbnail would
+    # mean 1536 px crops, larger than the 1024 px pairs and ~9x the cost per step.
+    thumb = min(base.config.thumbnail, LEARN_MAX_THUMBNAIL)
     multiple = 2 ** (settings.levels + ENCODER_DEPTH)
     crop = max(multiple, round(thumb * 2**settings.levels / multiple) * multiple)
     budget_s = None if settings.minutes is None else settings.minutes * 60.0

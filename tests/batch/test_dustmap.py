@@ -62,4 +62,5 @@ def test_a_batch_of_frames_gets_a_dust_map_in_qa_and_the_report(tmp_path, cli):
     # a rerun skips every file but still knows their spots (from the journal)
     result, again = cli(tmp_path / "in", "--out", tmp_path / "out", report=tmp_path / "r2.json")
     assert {f["status"] for f in again["files"]} == {"skipped"}
+    assert all(f["finished"] and f["spots"] == spots for f in again["files"])
     assert again["dust_map"]["recurring"] == entry["recurring"]

@@ -209,15 +209,19 @@ def test_collision_is_a_usage_error(tmp_path, cli):
     assert not (tmp_path / "out").exists()
 
 
-def test_format_conversion_and_quiet(tmp_path, cli):
+@pytest.mark.parametrize(
+    ("name", "suffix", "pil_format"),
+    [("jpg", ".jpg", "JPEG"), ("jpeg", ".jpg", "JPEG"), ("tiff", ".tif", "TIFF")],
+)
+def test_format_conversion_and_quiet(tmp_path, cli, name, suffix, pil_format):
     make_photo(tmp_path / "in/a.png")
-    make_photo(tmp_path / "in/b.tif", seed=1)
-    result, _ = cli(tmp_path / "in", "--out", tmp_path / "out", "--format", "jpg", "--quiet")
+    make_photo(tmp_path / "in/b.webp", seed=1)
+    result, _ = cli(tmp_path / "in", "--out", tmp_path / "out", "--format", name, "--quiet")
     assert result.exit_code == 0
     assert result.output == ""
-    assert outputs(tmp_path / "out") == ["a.jpg", "b.jpg"]
-    with Image.open(tmp_path / "out/a.jpg") as im:
-        assert im.format == "JPEG"
+    assert outputs(tmp_path / "out") == [f"a{suffix}", f"b{suffix}"]
+    with Image.open(tmp_path / f"out/a{suffix}") as im:
+        assert im.format == pil_format
 
 
 def test_disk_full_stops_the_batch_cleanly(tmp_path, tiny_model_file, monkeypatch):
