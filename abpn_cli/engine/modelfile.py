@@ -8,13 +8,13 @@ rebuild helpers, so a crafted file cannot run arbitrary Python while loading.
 from __future__ import annotations
 
 import hashlib
-from importlib import resources
 import json
 import os
 import pickletools
 import tempfile
 import zipfile
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import torch
