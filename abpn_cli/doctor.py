@@ -28,7 +28,7 @@ def _module_version(name: str) -> Check:
 def run_checks(model_path: Path | None, device: str) -> list[Check]:
     """Every check `abpn doctor` prints; required failures make it exit 4."""
     checks = [Check("python", True, platform.python_version())]
-    for name in ("torch", "numpy", "PIL", "tifffile", "piexif", "cv2", "typer", "rich"):
+    for name in ("torch", "numpy", "PIL", "tifffile", "cv2", "typer", "rich"):
         checks.append(_module_version(name))
     if not all(c.ok for c in checks):
         return checks
@@ -41,6 +41,12 @@ def run_checks(model_path: Path | None, device: str) -> list[Check]:
         checks.append(Check("cuda", True, ", ".join(names), required=False))
     else:
         checks.append(Check("cuda", False, "not available (CPU will be used)", required=False))
+    try:
+        import imagecodecs  # TIFF compressions (LZW, Deflate, JPEG-in-TIFF) go through it
+
+        checks.append(Check("imagecodecs", True, imagecodecs.__version__))
+    except ImportError:
+        checks.append(Check("imagecodecs", False, "missing: TIFF files cannot be read"))
     for codec in ("jpg", "zlib", "webp", "libtiff"):
         ok = bool(features.check(codec))
         checks.append(Check(f"codec {codec}", ok, "ok" if ok else "missing in Pillow"))
@@ -58,10 +64,15 @@ def run_checks(model_path: Path | None, device: str) -> list[Check]:
     path = model_path or default_model_path()
     try:
         model = load_model(path, device if checks[-1].ok else "cpu")
-        trained = model.metadata.get("trained_steps", "?")
-        checks.append(
-            Check("model", True, f"{path} (sha256 {model.sha256[:12]}…, steps {trained})")
-        )
+        checks.append(Check("model", True, f"{path} ({describe_model(model)})"))
     except EngineError as exc:
         checks.append(Check("model", False, str(exc)))
     return checks
+
+
+def describe_model(model) -> str:  # LoadedModel (lazy torch import)
+    """sha256, training steps and thumbnail, whichever writer made the file."""
+    meta = model.metadata
+    training = meta.get("training") if isinstance(meta.get("training"), dict) else {}
+    steps = training.get("steps", meta.get("trained_steps", meta.get("steps", "?")))
+    return f"sha256 {model.sha256[:12]}…, steps {steps}, thumbnail {model.config.thumbnail}"

@@ -1,0 +1,28 @@
+"""`abpn doctor`: every check with a real verdict, and the model line read from its card."""
+
+from typer.testing import CliRunner
+
+from abpn_cli.cli import app
+from abpn_cli.doctor import describe_model
+from abpn_cli.engine import load_model
+
+
+def test_doctor_reports_the_model_it_was_given(tiny_model_file):
+    result = CliRunner().invoke(app, ["doctor", "--model", str(tiny_model_file)])
+    assert result.exit_code == 0, result.output
+    assert "imagecodecs" in result.output and "tiny.pt" in result.output
+
+
+def test_doctor_fails_with_exit_4_when_the_model_is_missing(tmp_path):
+    result = CliRunner().invoke(app, ["doctor", "--model", str(tmp_path / "none.pt")])
+    assert result.exit_code == 4
+
+
+def test_model_description_reads_steps_from_the_training_metadata(tmp_path):
+    from abpn_cli.engine import save_model_file
+    from tests.conftest import make_tiny_model
+
+    path = tmp_path / "m.pt"
+    save_model_file(make_tiny_model(), path, {"training": {"steps": 1234}})
+    text = describe_model(load_model(path, "cpu"))
+    assert "steps 1234" in text and "thumbnail 64" in text
