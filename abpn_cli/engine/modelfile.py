@@ -50,6 +50,9 @@ class LoadedModel:
     metadata: dict = field(default_factory=dict)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     dtype: torch.dtype = torch.float32
+    # The refining module's phi2 is exactly zero (as initialised, never trained): Eq. 5 is then
+    # B_i = up(B_{i+1}) bit for bit, and the engine skips phi1/phi2 and H_i altogether.
+    refine_is_upsample: bool = False
 
 
 DEFAULT_MODEL = "abpn-default.pt"
@@ -179,7 +182,17 @@ def load_model(path: Path | None = None, device: str = "auto", half: bool = Fals
         metadata=meta,
         device=dev,
         dtype=dtype,
+        refine_is_upsample=refiner_is_upsample(module),
     )
+
+
+def refiner_is_upsample(module: torch.nn.Module) -> bool:
+    """True when phi2's weight and bias are all zero (then Eq. 5 adds exactly nothing)."""
+    try:
+        phi2 = module.refiner.phi2
+        return bool((phi2.weight == 0).all()) and bool((phi2.bias == 0).all())
+    except AttributeError:
+        return False
 
 
 def load_eager(path: Path) -> tuple[ABPN, dict]:

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from abpn_cli.engine.cvpyramid import pyr_down_hwc, pyr_down_native
 from abpn_cli.engine.geometry import Tile, choose_levels, padded_size, reflect_pad, tile_grid
 from abpn_cli.engine.modelfile import LoadedModel
 from abpn_cli.engine.spots import Spot, find_spots, mask_threshold, sensitivity_gate
@@ -100,11 +101,32 @@ def _down_tiled(fine: np.ndarray | Tensor, scale: float, model: LoadedModel, til
     return out
 
 
+def _gaussian_levels(
+    padded: np.ndarray, scale: float, model: LoadedModel, levels: int, tile: int
+) -> list[Tensor]:
+    """I_1 .. I_l; level 1 from the native-dtype frame without a full-size float copy.
+
+    On the CPU in float32, OpenCV's pyrDown (the same operator, ~25x faster than the conv)
+    on HWC arrays, handed to torch as channels_last views; elsewhere the model's own `down`.
+    """
+    if model.device.type == "cpu" and model.dtype == torch.float32:
+        arrays = [pyr_down_native(padded, scale)]
+        for _ in range(1, levels):
+            arrays.append(pyr_down_hwc(arrays[-1]))
+        return [torch.from_numpy(a).permute(2, 0, 1).unsqueeze(0) for a in arrays]
+    gauss = [_down_tiled(padded, scale, model, tile)]
+    for _ in range(1, levels):
+        gauss.append(_down_tiled(gauss[-1], scale, model, tile))
+    return gauss
+
+
 def _refine_tile(
     model: LoadedModel, fine: Tensor, coarse: Tensor, blend: Tensor, t: Tile
 ) -> Tensor:
     """B_i and I_i over the tile window from I_i (window), I_{i+1} and B_{i+1} (full)."""
     ct = _half(t)
+    if model.refine_is_upsample:  # phi2 == 0: Eq. 5 is exactly up(B_{i+1})
+        return upsample2x(_crop(blend, ct))
     high = fine - model.module.up_laplacian(_crop(coarse, ct))  # H_i = I_i - up(I_{i+1})
     return model.module.refine(_crop(blend, ct), high)  # Eq. 5
 
@@ -183,10 +205,7 @@ def retouch(model: LoadedModel, pixels: np.ndarray, options: RetouchOptions) -> 
     if levels == 0:
         return _retouch_dense(model, padded, pixels, scale, options, start)
 
-    # Gaussian pyramid: level 1 from the native-dtype frame in tiles, then whole tensors
-    gauss: list[Tensor] = [_down_tiled(padded, scale, model, options.tile)]
-    for _ in range(1, levels):
-        gauss.append(_down_tiled(gauss[-1], scale, model, options.tile))
+    gauss = _gaussian_levels(padded, scale, model, levels, options.tile)
     mask, blend = _gated_coarse(model, gauss[-1], options)
     spot_count, spots = _thumb_spots(model, gauss[-1], blend, levels, height, width)
     for i in range(levels - 2, -1, -1):  # B_{l-1} .. B_1, each from the next coarser level

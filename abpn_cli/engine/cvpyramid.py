@@ -1,0 +1,40 @@
+"""The Gaussian pyramid's `down` on the CPU through OpenCV, ~25x faster than the conv form.
+
+`cv2.pyrDown` filters with the same 5x5 binomial kernel ([1,4,6,4,1]^T [1,4,6,4,1] / 256)
+and keeps every second pixel, with BORDER_REFLECT_101 (mirror without repeating the edge),
+which is torch's "reflect" padding: the same operator as `model.pyramid.pyr_down`, in
+float32, equal to it within float rounding (a test checks < 1e-6). Measured on the 2-core dev
+CPU, one 1040^2 RGB tile: 80 ms as a depthwise conv, 3 ms with OpenCV.
+
+Arrays are (H, W, 3) float32 in [0, 1]; H and W even. Level 1 is made from the native
+uint8/uint16 frame in bands of rows, so no full-resolution float copy of the photo exists.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+BAND = 512  # rows of the full-resolution frame converted to float at a time
+BAND_HALO = 4  # input rows each side: output row j reads input rows 2j-2 .. 2j+2
+
+
+def pyr_down_hwc(image: np.ndarray) -> np.ndarray:
+    """(H, W, 3) float32 -> (H/2, W/2, 3) float32."""
+    return cv2.pyrDown(image, dstsize=(image.shape[1] // 2, image.shape[0] // 2))
+
+
+def pyr_down_native(pixels: np.ndarray, scale: float) -> np.ndarray:
+    """Level 1 of a uint8/uint16 (H, W, 3) frame, computed in bands of BAND rows."""
+    h, w = pixels.shape[:2]
+    out = np.empty((h // 2, w // 2, 3), np.float32)
+    inv = np.float32(1.0 / scale)
+    for y0 in range(0, h, BAND):
+        y1 = min(h, y0 + BAND)
+        ya, yb = max(0, y0 - BAND_HALO), min(h, y1 + BAND_HALO)
+        band = pixels[ya:yb].astype(np.float32)
+        band *= inv
+        down = pyr_down_hwc(band)
+        top = (y0 - ya) // 2
+        out[y0 // 2 : y1 // 2] = down[top : top + (y1 - y0) // 2]
+    return out
