@@ -1,8 +1,8 @@
 """Render before / after / change / mask crops of photos run through a model, to look at.
 
-    python benchmarks/before_after.py --model weights/abpn-default.pt \\
+    python benchmarks/before_after.py --model abpn_cli/weights/abpn-default.pt \\
         --out docs/before_after_default.png \\
-        examples/photos/cups-blemished.jpg@1200,700,900 examples/photos/seeding.jpg@2300,900,1200
+        examples/photos/sunset-dusty.jpg@900,450,1000 examples/photos/seeding.jpg@2300,900,1200
 
 Each argument is PATH@X,Y,SIDE: a SIDE x SIDE window at (X, Y) of the full-resolution result
 (the photo is retouched whole, exactly as `abpn retouch` does, tiles and skipping included).
