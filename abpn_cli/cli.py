@@ -343,6 +343,7 @@ def train_dust_command(
     """Train the dust model's LRL on physical dust (resumes OUT/last.ckpt if present)."""
     import torch
 
+    from abpn_cli.training.dust_data import DustDataError
     from abpn_cli.training.dust_train import DustTrainError, DustTrainSettings, train_dust
 
     def folder(path: Path | None) -> tuple[Path, ...]:
@@ -368,7 +369,7 @@ def train_dust_command(
             },
         )
         score = train_dust(settings, lambda line: typer.echo(line))
-    except DustTrainError as exc:
+    except (DustTrainError, DustDataError) as exc:
         raise _err(str(exc), EXIT_USAGE) from exc
     except KeyboardInterrupt as exc:
         typer.echo("interrupted; rerun the same command to continue from OUT/last.ckpt", err=True)

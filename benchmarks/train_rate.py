@@ -23,7 +23,8 @@ import torch
 
 from abpn_cli.model import ABPN, ABPNConfig
 from abpn_cli.training.dust import DustParams
-from abpn_cli.training.dust_train import DUST_CONFIG, dust_sources, lrl_losses, sample_batch
+from abpn_cli.training.dust_data import dust_sources, sample_batch
+from abpn_cli.training.dust_train import DUST_CONFIG, lrl_losses
 from abpn_cli.training.synthetic import make_pair
 from abpn_cli.training.thumbs import load_thumbs
 from abpn_cli.training.trainer import TrainSettings, _train_step

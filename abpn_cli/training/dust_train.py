@@ -1,20 +1,15 @@
 """Stage 1 of the dust model: train the LRL alone on dusty crops of whole-frame thumbnails.
 
-Why a stage of its own (measured, docs/TRAINING.md): with a perfect thumbnail and the blend
-layer only upsampled (no refinement), the expansion already removes 90-96 % of the dust error
-at 500-800 px thumbnails, so the pyramid is not the bottleneck; the LRL is. Training the LRL
-alone on small crops of thumbnails skips every full-resolution tensor, which is what made the
-old trainer see ~4 samples/s.
+Why the LRL alone (measured, docs/DUST.md): with a perfect thumbnail and the blend layer only
+upsampled (no refinement), the expansion removes 86 % of the dust error on the held-out photos
+(`benchmarks/dust_ceiling.py`), so the pyramid is not the bottleneck; the LRL is. Training it
+alone on small crops of thumbnails (`training.dust_data`) skips every full-resolution tensor,
+which is what held the old full-network trainer to ~4 samples/s.
 
-A sample: a random photo at a random render scale (2x the thumbnail the engine will see), a
-random 2c x 2c crop, dust rendered at that scale in linear light (`training.dust`), then one
-binomial `pyr_down` of both dusty and clean crops, as the engine's pyramid does. The LRL
-sees the c x c dusty thumbnail crop; its targets are the clean crop and the dust mask.
-
-Loss (per batch): ``sum (R_l - T_l)^2 / sum (I_l - T_l)^2`` -- the share of the dust error
-left, the number the benchmark reports -- plus ``dice_weight * dice(M, M_gt)`` with
-``M_gt = max-pool(max_c |I_l - T_l| > mask_threshold)``. A share of crops carry no dust so
-that leaving clean photos alone is learned as well.
+Loss (per batch): ``sum (R_l - T_l)^2 / (sum (I_l - T_l)^2 + floor)`` -- the share of the dust
+error left; the floor (1e-6 per value) makes changes to dust-free crops cost too -- plus
+``dice_weight * dice(M, M_gt) + bce_weight * BCE(M, M_gt)`` with
+``M_gt = max-pool(max_c |I_l - T_l| > 0.003)``. A share of crops carry no dust at all.
 """
 
 from __future__ import annotations
@@ -22,20 +17,20 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from abpn_cli.model import ABPN, ABPNConfig, pyr_down
-from abpn_cli.training.dust import DustParams, add_dust
+from abpn_cli.model import ABPN, ABPNConfig
+from abpn_cli.training.dust import DustParams
+from abpn_cli.training.dust_data import DustBatch, DustSource, dust_sources, sample_batch
 from abpn_cli.training.losses import dice_loss
-from abpn_cli.training.thumbs import Thumb, load_thumbs
+from abpn_cli.training.thumbs import load_thumbs
 
 # The dust model's architecture: thumbnails of ~768 px (so the smallest promised spot, 0.26 %
 # of the long side, spans 2 px in I_l), slim high-resolution LAMs (they dominate the cost),
@@ -58,7 +53,7 @@ VAL_SIDE = 1536  # held-out photos are validated at one render scale (smaller on
 DUST_MASK_THRESHOLD = 0.003  # ~0.8/255 in I_l: faint dust must still count as an edit
 
 
-class DustTrainError(RuntimeError):
+class DustTrainError(ValueError):
     """Bad settings or data for the dust trainer (a clear message, no traceback)."""
 
 
@@ -95,117 +90,6 @@ class DustTrainSettings:
             raise DustTrainError("batch must be >= 2 (BatchNorm)")
         if not 0.0 <= self.clean_share < 1.0:
             raise DustTrainError("clean_share must be within [0, 1)")
-
-
-@dataclass(frozen=True)
-class DustBatch:
-    dusty: Tensor  # (N, 3, c, c) thumbnail crops, float32 in [0, 1]
-    clean: Tensor
-
-
-SMOOTH_STD = 4.0 / 255.0  # grey std over a 15 px window: sky, walls, backdrops
-SMOOTH_CELL = 8  # smooth maps are kept at 1/8 of the render scale
-
-
-def smooth_map(pixels: np.ndarray) -> np.ndarray:
-    """(H/8, W/8) bool: where the photo is flat enough for dust to be visible."""
-    grey = pixels.astype(np.float32).mean(axis=2)
-    mean = cv2.blur(grey, (15, 15))
-    var = cv2.blur(grey * grey, (15, 15)) - mean * mean
-    flat = np.sqrt(np.maximum(var, 0.0)) < SMOOTH_STD
-    h, w = flat.shape[0] // SMOOTH_CELL, flat.shape[1] // SMOOTH_CELL
-    cells = flat[: h * SMOOTH_CELL, : w * SMOOTH_CELL].reshape(h, SMOOTH_CELL, w, SMOOTH_CELL)
-    return cells.all(axis=(1, 3))
-
-
-def _crop_origin(
-    shape: tuple[int, int], smooth: np.ndarray, rng: np.random.Generator, side: int, favour: float
-) -> tuple[int, int]:
-    """Top-left of a crop; with probability `favour` centred on a smooth cell."""
-    h, w = shape
-    ys, xs = np.nonzero(smooth)
-    if len(ys) and rng.random() < favour:
-        k = int(rng.integers(0, len(ys)))
-        cy, cx = (ys[k] + 0.5) * SMOOTH_CELL, (xs[k] + 0.5) * SMOOTH_CELL
-        y = int(np.clip(cy - side / 2 + rng.uniform(-side / 4, side / 4), 0, h - side))
-        x = int(np.clip(cx - side / 2 + rng.uniform(-side / 4, side / 4), 0, w - side))
-        return y, x
-    return int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
-
-
-def _crop_pair(
-    thumb: Thumb, smooth: np.ndarray, rng: np.random.Generator, side: int, favour: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """A dihedrally augmented crop and the smooth cells inside it as (y, x) centres."""
-    y, x = _crop_origin(thumb.pixels.shape[:2], smooth, rng, side, favour)
-    crop = thumb.pixels[y : y + side, x : x + side].astype(np.float32)
-    sm = smooth[
-        y // SMOOTH_CELL : (y + side) // SMOOTH_CELL, x // SMOOTH_CELL : (x + side) // SMOOTH_CELL
-    ]
-    k = int(rng.integers(0, 8))  # dihedral augmentation, applied to both
-    crop, sm = np.rot90(crop, k % 4), np.rot90(sm, k % 4)
-    if k >= 4:
-        crop, sm = crop[:, ::-1], sm[:, ::-1]
-    cells = (np.argwhere(sm) + 0.5) * SMOOTH_CELL
-    return np.ascontiguousarray(crop), cells
-
-
-@dataclass(frozen=True)
-class DustSource:
-    """A training thumbnail and where it is smooth (computed once)."""
-
-    thumb: Thumb
-    smooth: np.ndarray
-
-
-def dust_sources(thumbs: Sequence[Thumb]) -> list[DustSource]:
-    return [DustSource(t, smooth_map(t.pixels)) for t in thumbs]
-
-
-def sample_pairs(
-    sources: Sequence[DustSource],
-    rng: np.random.Generator,
-    batch: int,
-    side: int,
-    params: DustParams,
-    clean_share: float,
-    favour: float = 0.0,
-) -> tuple[Tensor, Tensor]:
-    """(dusty, clean) (N, 3, side, side) crops at render scale, dust at the frame's scale."""
-    usable = [s for s in sources if min(s.thumb.pixels.shape[:2]) >= side]
-    if not usable:
-        raise DustTrainError(f"no photo is at least {side} px on its short side")
-    dusty, clean = [], []
-    for _ in range(batch):
-        src = usable[int(rng.integers(0, len(usable)))]
-        thumb = src.thumb
-        img, cells = _crop_pair(thumb, src.smooth, rng, side, favour)
-        count = 0 if rng.random() < clean_share else None
-        p = params if count is None else replace(params, count=(0, 0))
-        pair = add_dust(
-            img, rng, long_side=thumb.long_side, params=p, favoured=cells, favour=favour
-        )
-        dusty.append(pair.dusty)
-        clean.append(pair.clean)
-
-    def stack(xs: list[np.ndarray]) -> Tensor:
-        return torch.from_numpy(np.stack(xs)).permute(0, 3, 1, 2).contiguous()
-
-    return stack(dusty), stack(clean)
-
-
-def sample_batch(
-    sources: Sequence[DustSource],
-    rng: np.random.Generator,
-    batch: int,
-    crop: int,
-    params: DustParams,
-    clean_share: float,
-    favour: float = 0.0,
-) -> DustBatch:
-    """Thumbnail crops: rendered at 2x, then one binomial pyr_down, as the engine's pyramid."""
-    dusty, clean = sample_pairs(sources, rng, batch, 2 * crop, params, clean_share, favour)
-    return DustBatch(pyr_down(dusty), pyr_down(clean))
 
 
 def dust_mask_target(dusty: Tensor, clean: Tensor, size: tuple[int, int]) -> Tensor:

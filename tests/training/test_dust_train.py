@@ -11,16 +11,14 @@ from abpn_cli.engine import load_model, retouch
 from abpn_cli.engine.retouch import RetouchOptions
 from abpn_cli.model import ABPNConfig
 from abpn_cli.training.dust import DustParams
-from abpn_cli.training.dust_train import (
+from abpn_cli.training.dust_data import (
     DustBatch,
-    DustTrainError,
-    DustTrainSettings,
+    DustDataError,
     dust_sources,
-    lrl_losses,
     sample_batch,
     smooth_map,
-    train_dust,
 )
+from abpn_cli.training.dust_train import DustTrainSettings, lrl_losses, train_dust
 from abpn_cli.training.thumbs import Thumb
 
 TINY_DUST = ABPNConfig(
@@ -66,7 +64,7 @@ def test_batches_are_thumbnail_crops_and_clean_share_one_means_no_dust():
 
 
 def test_crops_larger_than_every_photo_are_a_clear_error():
-    with pytest.raises(DustTrainError, match="short side"):
+    with pytest.raises(DustDataError, match="short side"):
         sample_batch(_sources(side=200), np.random.default_rng(0), 2, 128, DustParams(), 0.0)
 
 
