@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from abpn_cli.batch.errors import BatchUsageError, NothingToProcessError
+from abpn_cli.batch.fsutil import is_temp_name
+from abpn_cli.batch.report import count_reasons
 from abpn_cli.batch.settings import BatchSettings
 from abpn_cli.imaging import format_for_suffix
 from abpn_cli.imaging import output_suffix as imaging_output_suffix
@@ -41,10 +43,40 @@ class Job:
 
 
 @dataclass(frozen=True)
+class SkippedInput:
+    """A file the walk met and will not process, with the reason (it goes in the report)."""
+
+    source: Path  # absolute
+    shown: str
+    reason: str
+
+
+# Photo types a shoot brings that this version does not read: named so the report says what
+# they are rather than "unsupported".
+KNOWN_UNREAD = {
+    **dict.fromkeys((".heic", ".heif", ".hif", ".avif"), "HEIC/HEIF/AVIF is not supported yet"),
+    **dict.fromkeys(
+        (".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2", ".dng", ".pef", ".srw"),
+        "camera RAW is not supported yet",
+    ),
+    ".xmp": "sidecar file (not a photo)",
+}
+
+
+def skip_reason(name: str) -> str:
+    """Why a file the walk met is not a job (hidden, a known unread type, or not a photo)."""
+    if name.startswith("."):
+        return "hidden or system file"
+    suffix = Path(name).suffix.lower()
+    return KNOWN_UNREAD.get(suffix, f"not a photo type abpn reads ({suffix or 'no extension'})")
+
+
+@dataclass(frozen=True)
 class Plan:
     out: Path  # absolute OUT
     jobs: tuple[Job, ...]
     warnings: tuple[str, ...] = ()
+    skipped: tuple[SkippedInput, ...] = ()
     input_ids: frozenset[tuple[int, int]] = field(default_factory=frozenset)
     input_paths: frozenset[str] = field(default_factory=frozenset)
 
@@ -114,11 +146,13 @@ def walk_folder(
     recursive: bool = True,
     skip_dir: Callable[[Path], bool] = lambda _p: False,
     warn: Callable[[str], None] = lambda _m: None,
+    on_skip: Callable[[PurePosixPath, str], None] = lambda _rel, _why: None,
 ) -> list[PurePosixPath]:
     """Supported, non-hidden files under `root`, sorted by path parts (deterministic).
 
-    Symlinked folders are not followed (no loops); hidden names (temp files, .abpn) and
-    folders for which `skip_dir` is true (OUT) are skipped.
+    Symlinked folders are not followed (no loops); hidden folders (.abpn, .git) and folders
+    for which `skip_dir` is true (OUT) are not entered. Every other file met that is not
+    returned is passed to `on_skip` with its reason, so nothing disappears silently.
     """
     wanted = {s.lower() for s in suffixes}
     found: list[PurePosixPath] = []
@@ -132,12 +166,14 @@ def walk_folder(
             dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not skip_dir(here / d))
         else:
             dirs[:] = []
-        for name in files:
-            if name.startswith(".") or Path(name).suffix.lower() not in wanted:
-                continue
+        for name in sorted(files):
             path = here / name
-            if path.is_file():
-                found.append(PurePosixPath(path.relative_to(root).as_posix()))
+            rel = PurePosixPath(path.relative_to(root).as_posix())
+            if name.startswith(".") or Path(name).suffix.lower() not in wanted:
+                if not is_temp_name(name):  # our own leftovers are cleaned, not reported
+                    on_skip(rel, skip_reason(name))
+            elif path.is_file():
+                found.append(rel)
     return sorted(found, key=lambda p: p.parts)
 
 
@@ -171,9 +207,14 @@ def _check_locations(settings: BatchSettings, out: Path) -> list[str]:
 
 
 def _candidates(
-    settings: BatchSettings, out: Path, suffixes: frozenset[str], warn: Callable[[str], None]
+    settings: BatchSettings,
+    out: Path,
+    suffixes: frozenset[str],
+    warn: Callable[[str], None],
+    skipped: list[SkippedInput],
 ) -> list[tuple[Path, str, PurePosixPath]]:
-    """(absolute source, shown name, rel) for every supported input, in argument order."""
+    """(absolute source, shown name, rel) for every supported input, in argument order;
+    every other file met is appended to `skipped`."""
     wanted = {s.lower() for s in suffixes}
     items: list[tuple[Path, str, PurePosixPath]] = []
 
@@ -182,12 +223,18 @@ def _candidates(
 
     for given in settings.inputs:
         if given.is_dir():
-            for rel in walk_folder(given, wanted, settings.recursive, skip_dir, warn):
+
+            def on_skip(rel: PurePosixPath, why: str, root: Path = given) -> None:
+                skipped.append(SkippedInput(root.absolute() / rel, str(root / rel), why))
+
+            for rel in walk_folder(given, wanted, settings.recursive, skip_dir, warn, on_skip):
                 items.append((given.absolute() / rel, str(given / rel), rel))
         elif given.suffix.lower() in wanted:
             items.append((given.absolute(), str(given), PurePosixPath(given.name)))
         else:
-            warn(f"skipping {given}: not a supported photo type ({', '.join(sorted(wanted))})")
+            why = skip_reason(given.name)
+            warn(f"skipping {given}: {why} (abpn reads {', '.join(sorted(wanted))})")
+            skipped.append(SkippedInput(given.absolute(), str(given), why))
     return items
 
 
@@ -225,8 +272,9 @@ def make_plan(
         warn(msg)
 
     jobs: list[Job] = []
+    skipped: list[SkippedInput] = []
     seen: dict[tuple[int, int], Job] = {}
-    for source, shown, rel in _candidates(settings, out, frozenset(suffixes), note):
+    for source, shown, rel in _candidates(settings, out, frozenset(suffixes), note, skipped):
         ident = _ids(source)
         if ident is not None and ident in seen:
             first = seen[ident]
@@ -250,7 +298,11 @@ def make_plan(
         if ident is not None:
             seen[ident] = job
     if not jobs:
-        raise NothingToProcessError("no supported photos found in the inputs")
+        detail = ""
+        if skipped:
+            counts = count_reasons(s.reason for s in skipped)
+            detail = " (skipped: " + "; ".join(f"{n} {why}" for why, n in counts.items()) + ")"
+        raise NothingToProcessError("no supported photos found in the inputs" + detail)
 
     collisions = _find_collisions(jobs)
     if collisions:
@@ -265,6 +317,7 @@ def make_plan(
         out=out,
         jobs=tuple(jobs),
         warnings=tuple(warnings),
+        skipped=tuple(skipped),
         input_ids=frozenset(i for i in (_ids(j.source) for j in jobs) if i is not None),
         input_paths=frozenset(str(j.source.resolve()) for j in jobs),
     )

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,6 +13,7 @@ from abpn_cli.batch.fsutil import atomic_write_bytes
 
 Status = Literal["ok", "failed", "skipped"]
 NOT_DONE = "not processed"  # error prefix of files a stopped run never reached
+SKIPPED = "skipped"  # error prefix of files that are not photos abpn reads
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,7 @@ class FileResult:
     """What happened to one input. `error` is None for ok and for skipped-because-done."""
 
     input: Path
-    output: Path
+    output: Path | None  # None for files that are not photos abpn reads
     status: Status
     error: str | None = None
     width: int | None = None
@@ -32,7 +34,7 @@ class FileResult:
     def to_json(self) -> dict[str, Any]:
         data = {
             "input": str(self.input),
-            "output": str(self.output),
+            "output": None if self.output is None else str(self.output),
             "status": self.status,
             "error": self.error,
             "width": self.width,
@@ -87,6 +89,7 @@ class Summary:
     interrupted: bool = False
     stopped_reason: str | None = None  # 'interrupted', 'disk full ...', None
     not_processed: int = 0  # of `skipped`: never reached because the run stopped
+    not_photos: dict[str, int] = field(default_factory=dict)  # of `skipped`: reason -> count
 
     @classmethod
     def of(
@@ -104,6 +107,7 @@ class Summary:
                 r.status == "skipped" and r.error is not None and r.error.startswith(NOT_DONE)
                 for r in results
             ),
+            not_photos=_reason_counts(results),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -113,11 +117,30 @@ class Summary:
             "skipped": self.skipped,
             "seconds": round(self.seconds, 3),
         }
-        if self.stopped_reason:  # extra keys only when the run stopped early
+        if self.not_photos:  # extra keys only when they say something
+            data["skipped_reasons"] = dict(self.not_photos)
+        if self.stopped_reason:
             data["interrupted"] = self.interrupted
             data["stopped"] = self.stopped_reason
             data["not_processed"] = self.not_processed
         return data
+
+
+def count_reasons(reasons: Iterable[str]) -> dict[str, int]:
+    """How many files were skipped for each reason, most common first."""
+    counts: dict[str, int] = {}
+    for why in reasons:
+        counts[why] = counts.get(why, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def _reason_counts(results: list[FileResult]) -> dict[str, int]:
+    prefix = f"{SKIPPED}: "
+    return count_reasons(
+        r.error[len(prefix) :]
+        for r in results
+        if r.status == "skipped" and r.error is not None and r.error.startswith(prefix)
+    )
 
 
 def build_report(
@@ -156,8 +179,11 @@ def summary_line(summary: Summary) -> str:
     """The one line printed at the end of a run."""
     done = summary.ok + summary.failed
     rate = f", {done / summary.seconds:.2f} img/s" if done and summary.seconds > 0 else ""
-    skipped = summary.skipped - summary.not_processed
+    not_photos = sum(summary.not_photos.values())
+    skipped = summary.skipped - summary.not_processed - not_photos
     line = f"{summary.ok} ok, {summary.failed} failed, {skipped} skipped (done)"
+    if not_photos:
+        line += f", {not_photos} not photos abpn reads"
     if summary.not_processed:
         line += f", {summary.not_processed} not processed"
     line += f" in {summary.seconds:.1f} s{rate}"

@@ -46,6 +46,7 @@ from abpn_cli.batch.plan import QA_DIR, Job, Plan, make_plan
 from abpn_cli.batch.progress import BatchUI
 from abpn_cli.batch.report import (
     NOT_DONE,
+    SKIPPED,
     EditSummary,
     FileResult,
     Summary,
@@ -159,7 +160,7 @@ def _run(
     finally:
         lock.release()
     code = _exit_code(results, stop.reason)
-    return _finish(settings, ui, info, results, stop.reason, started, code)
+    return _finish(settings, ui, info, results + _not_photos(plan), stop.reason, started, code)
 
 
 def _process(
@@ -228,6 +229,11 @@ def _skipped_done(job: Job, state: JournalState) -> FileResult:
         edit=None if record.edit is None else EditSummary.from_json(record.edit),
         done_before=(record.run, record.finished),
     )
+
+
+def _not_photos(plan: Plan) -> list[FileResult]:
+    """Files the walk met and skipped (hidden, unsupported type), each with its reason."""
+    return [FileResult(s.source, None, "skipped", f"{SKIPPED}: {s.reason}") for s in plan.skipped]
 
 
 def _unprocessed(jobs: Iterable[Job], why: str) -> list[FileResult]:

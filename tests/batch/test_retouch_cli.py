@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -330,3 +331,34 @@ def test_read_ahead_is_bounded_by_frames_and_by_bytes(
     # one in the model, one queued, one decoded by the reader waiting for room
     assert reads_during_first_retouch == [3]
     assert len(reads) == 8
+
+
+def test_every_file_met_is_in_the_report_with_a_reason(tmp_path, cli):
+    make_photo(tmp_path / "in/a.jpg")
+    for name in ("b.heic", "sub/c.CR2", "notes.txt", ".DS_Store", "a.xmp"):
+        (tmp_path / "in" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "in" / name).write_bytes(b"not read")
+    result, report = cli(tmp_path / "in", "--out", tmp_path / "out", report=tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    reasons = {
+        Path(f["input"]).name: f["error"] for f in report["files"] if f["status"] == "skipped"
+    }
+    assert reasons == {
+        "b.heic": "skipped: HEIC/HEIF/AVIF is not supported yet",
+        "c.CR2": "skipped: camera RAW is not supported yet",
+        "notes.txt": "skipped: not a photo type abpn reads (.txt)",
+        ".DS_Store": "skipped: hidden or system file",
+        "a.xmp": "skipped: sidecar file (not a photo)",
+    }
+    summary = report["summary"]
+    assert summary["ok"] + summary["failed"] + summary["skipped"] == 6  # every file on disk
+    assert sum(summary["skipped_reasons"].values()) == 5
+    assert "5 not photos abpn reads" in result.output
+
+
+def test_only_unreadable_files_is_nothing_to_process_with_the_reasons(tmp_path, cli):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in/x.heic").write_bytes(b"x")
+    result, _ = cli(tmp_path / "in", "--out", tmp_path / "out")
+    assert result.exit_code == 3
+    assert "1 HEIC/HEIF/AVIF is not supported yet" in result.output
