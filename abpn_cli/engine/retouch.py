@@ -21,7 +21,10 @@ from abpn_cli.engine.cvpyramid import pyr_down_hwc, pyr_down_native
 from abpn_cli.engine.geometry import Tile, choose_levels, padded_size, reflect_pad, tile_grid
 from abpn_cli.engine.modelfile import LoadedModel
 from abpn_cli.engine.spots import Spot, find_spots, mask_threshold, sensitivity_gate
-from abpn_cli.model.blend import NEUTRAL_BLEND  # written for skipped tiles in the blend dump
+from abpn_cli.model.blend import (
+    NEUTRAL_BLEND,  # written for skipped tiles in the blend dump
+    blend_apply,
+)
 from abpn_cli.model.refine import upsample2x
 
 HALO = 8  # level-0 pixels; the expand + refine chain reaches 5, keep it even and spare
@@ -101,6 +104,13 @@ def _down_tiled(fine: np.ndarray | Tensor, scale: float, model: LoadedModel, til
     return out
 
 
+def _apply_blend(model: LoadedModel, image: Tensor, blend: Tensor) -> Tensor:
+    """ABM: R = f_a(I, B) with the model's own scalars (Eq. 3)."""
+    if model.blend_jk is None:
+        return model.module.apply_blend(image, blend)
+    return blend_apply(image, blend, *model.blend_jk)
+
+
 def _gaussian_levels(
     padded: np.ndarray, scale: float, model: LoadedModel, levels: int, tile: int
 ) -> list[Tensor]:
@@ -168,7 +178,7 @@ def _gated_coarse(
 def _thumb_spots(
     model: LoadedModel, thumb: Tensor, blend: Tensor, levels: int, height: int, width: int
 ) -> tuple[int, list[Spot]]:
-    edit = (model.module.apply_blend(thumb, blend).clamp(0.0, 1.0) - thumb).abs().amax(dim=1)
+    edit = (_apply_blend(model, thumb, blend).clamp(0.0, 1.0) - thumb).abs().amax(dim=1)
     return find_spots(edit[0].float().cpu().numpy(), 2.0**levels, height, width)
 
 
@@ -230,7 +240,7 @@ def retouch(model: LoadedModel, pixels: np.ndarray, options: RetouchOptions) -> 
             continue
         image = _to_tensor(padded[t.ya : t.yb, t.xa : t.xb], scale, model)
         b0 = _refine_tile(model, image, fine0, blend, t)
-        result = model.module.apply_blend(image, b0).clamp(0.0, 1.0)  # R_0 = f_a(I_0, B_0)
+        result = _apply_blend(model, image, b0).clamp(0.0, 1.0)  # R_0 = f_a(I_0, B_0)
         if options.strength < 1.0:
             result = image + options.strength * (result - image)
         inner = _inner(result, t)[:, :, : hy - t.y0, : hx - t.x0]
@@ -270,7 +280,7 @@ def _retouch_dense(
     image = _to_tensor(padded, scale, model)
     mask, blend = _gated_coarse(model, image, options)
     spot_count, spots = _thumb_spots(model, image, blend, 0, height, width)
-    result = model.module.apply_blend(image, blend).clamp(0.0, 1.0)
+    result = _apply_blend(model, image, blend).clamp(0.0, 1.0)
     if options.strength < 1.0:
         result = image + options.strength * (result - image)
     out = _to_pixels(result[:, :, :height, :width], scale, pixels.dtype)

@@ -1,7 +1,7 @@
 """ABPN as pure nn.Modules: no file or device handling lives here."""
 
 from abpn_cli.model.abpn import ABPN, ABPNConfig, ABPNOutput, count_parameters
-from abpn_cli.model.blend import BLEND_MAX, BLEND_MIN, AdaptiveBlend
+from abpn_cli.model.blend import BLEND_MAX, BLEND_MIN, AdaptiveBlend, blend_apply
 from abpn_cli.model.lrl import (
     GatedConv,
     LocalAttentiveModule,
@@ -27,6 +27,7 @@ __all__ = [
     "MaskBranch",
     "MutualEncoder",
     "RefiningModule",
+    "blend_apply",
     "count_parameters",
     "laplacian_pyramid",
     "pyr_down",

@@ -26,6 +26,17 @@ BLEND_INITS: dict[str, tuple[tuple[float, float, float], tuple[float, float, flo
 }
 
 
+def blend_apply(image: Tensor, blend: Tensor, j: Tensor, k: Tensor) -> Tensor:
+    """R = f_a(I, B) = sum_i (j_i B + k_i) I^i   (Eq. 3).
+
+    image, blend: (N, 3, H, W) (blend broadcastable); j, k: (3,) scalars, cast to I's dtype.
+    """
+    j = j.to(image.dtype)
+    k = k.to(image.dtype)
+    sq = image * image
+    return (j[0] * blend + k[0]) + (j[1] * blend + k[1]) * image + (j[2] * blend + k[2]) * sq
+
+
 class AdaptiveBlend(nn.Module):
     """ABM f_a and R-ABM f_r with shared scalars, initialised to a named blend mode."""
 
@@ -42,11 +53,8 @@ class AdaptiveBlend(nn.Module):
         self.k = nn.Parameter(torch.tensor(k))
 
     def forward(self, image: Tensor, blend: Tensor) -> Tensor:
-        """R = f_a(I, B) = sum_i (j_i B + k_i) I^i   (Eq. 3)."""
-        j = self.j.to(image.dtype)
-        k = self.k.to(image.dtype)
-        sq = image * image
-        return (j[0] * blend + k[0]) + (j[1] * blend + k[1]) * image + (j[2] * blend + k[2]) * sq
+        """R = f_a(I, B) (Eq. 3), see `blend_apply`."""
+        return blend_apply(image, blend, self.j, self.k)
 
     @torch.jit.export
     def reverse(self, image: Tensor, result: Tensor) -> Tensor:
