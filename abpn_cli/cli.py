@@ -157,6 +157,9 @@ def retouch(
         False, "--allow-out-inside-input", help="Allow OUT inside an input folder (skipped)."
     ),
     tile: int | None = typer.Option(None, "--tile", help="Advanced: level-0 tile side."),
+    review_page: bool = typer.Option(
+        False, "--review", help="Then write the offline review page OUT/_review/index.html."
+    ),
 ) -> None:
     """Retouch photos into OUT; resumable, never touches the inputs (see docs/PRODUCT.md)."""
     from abpn_cli.batch import (
@@ -200,6 +203,15 @@ def retouch(
         typer.echo(outcome.message, err=True)
     if not quiet and outcome.summary is not None and outcome.exit_code in (0, 1, 130):
         typer.echo(summary_line(outcome.summary))
+    if review_page and outcome.exit_code in (0, 1) and not dry_run:
+        from abpn_cli.batch.review import ReviewError, ReviewSettings, run_review
+
+        try:
+            page = run_review(ReviewSettings(out=out, report=report)).page
+            if not quiet:
+                typer.echo(f"review: {page}")
+        except ReviewError as exc:
+            typer.echo(f"error: {exc}", err=True)
     raise typer.Exit(outcome.exit_code)
 
 
@@ -325,6 +337,26 @@ def train(
     )
     if report.interrupted:
         raise typer.Exit(130)
+
+
+@app.command()
+def review(
+    out: Path = typer.Argument(..., help="A batch's OUT folder."),
+    report: Path | None = typer.Option(
+        None, "--report", help="The batch's report [OUT/.abpn/last-report.json]."
+    ),
+    crops: int = typer.Option(3, "--crops", help="100 % crops per file."),
+) -> None:
+    """Write OUT/_review/index.html: an offline page over a finished batch."""
+    from abpn_cli.batch.review import ReviewError, ReviewSettings, run_review
+
+    try:
+        result = run_review(ReviewSettings(out=out, report=report, crops=crops))
+    except ReviewError as exc:
+        raise _err(str(exc), EXIT_USAGE) from exc
+    for problem in result.problems:
+        typer.echo(f"warning: no pictures for {problem}", err=True)
+    typer.echo(f"{result.page} ({result.shown} files, {result.failed} failed)")
 
 
 @app.command("train-dust")

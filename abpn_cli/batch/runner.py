@@ -42,7 +42,7 @@ from abpn_cli.batch.journal import (
     read_journal,
 )
 from abpn_cli.batch.pipeline import BatchContext, ResultBook, run_pipelined, run_simple
-from abpn_cli.batch.plan import QA_DIR, Job, Plan, make_plan
+from abpn_cli.batch.plan import QA_DIR, STATE_DIR, Job, Plan, make_plan
 from abpn_cli.batch.progress import BatchUI
 from abpn_cli.batch.report import (
     NOT_DONE,
@@ -53,6 +53,7 @@ from abpn_cli.batch.report import (
     build_report,
     write_report,
 )
+from abpn_cli.batch.review import LAST_REPORT
 from abpn_cli.batch.settings import BatchSettings
 from abpn_cli.engine import (
     EngineError,
@@ -262,23 +263,27 @@ def _finish(
     # a stopped run (Ctrl-C, disk full) writes nothing more; its rerun makes the map
     dust_map = _write_dust_map(settings, results, ui) if stop_reason is None else None
     summary = Summary.of(results, time.perf_counter() - started, stop_reason)
-    if settings.report is not None:
-        report = build_report(
-            model_path=info.path,
-            model_sha256=info.sha256,
-            settings=settings.report_dict(),
-            results=results,
-            summary=summary,
-            error=message,
-        )
-        if dust_map is not None:
-            report["dust_map"] = dust_map
+    report = build_report(
+        model_path=info.path,
+        model_sha256=info.sha256,
+        settings=settings.report_dict(),
+        results=results,
+        summary=summary,
+        error=message,
+    )
+    if dust_map is not None:
+        report["dust_map"] = dust_map
+    state_dir = settings.out / STATE_DIR
+    targets = [settings.report] if settings.report is not None else []
+    if state_dir.is_dir():  # what `abpn review OUT` reads when no --report is given
+        targets.append(state_dir / LAST_REPORT)
+    for target in targets:
         try:
-            write_report(settings.report, report)
+            write_report(target, report)
         except OSError as exc:
-            problem = f"could not write the report {settings.report}: {describe_os_error(exc)}"
-            ui.error(problem)
-            code = EXIT_FAILED if code == EXIT_OK else code
+            ui.error(f"could not write the report {target}: {describe_os_error(exc)}")
+            if target == settings.report:
+                code = EXIT_FAILED if code == EXIT_OK else code
     return BatchOutcome(code, tuple(results), summary, message)
 
 
