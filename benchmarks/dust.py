@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-import torch
+from _setup import photos_and_model
 
-from abpn_cli.engine import EngineError, RetouchOptions, load_model, retouch
+from abpn_cli.engine import RetouchOptions, retouch
 from abpn_cli.training.dust_eval import MethodResult, evaluate_dust, pooled
 
 
@@ -41,16 +40,10 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=None, help="first N photos only")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    photos = sorted(p for p in args.photos.iterdir() if p.is_file()) if args.photos.is_dir() else []
-    if not photos:
-        print(f"error: no photos in {args.photos}", file=sys.stderr)
+    loaded = photos_and_model(args.photos, args.model)
+    if loaded is None:
         return 1
-    torch.set_num_threads(2)
-    try:
-        model = load_model(args.model, "cpu")
-    except EngineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    photos, model = loaded
     options = RetouchOptions(sensitivity=args.sensitivity)
 
     def method(pixels):

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
+from _setup import photos_and_model
 
-from abpn_cli.engine import EngineError, RetouchOptions, load_model, retouch
+from abpn_cli.engine import RetouchOptions, retouch
 from abpn_cli.training.dust_eval import make_case
 
 SIDE = 128  # crop side at 100 %
@@ -58,16 +58,10 @@ def main() -> int:
     ap.add_argument("--limit", type=int, default=6)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    photos = sorted(p for p in args.photos.iterdir() if p.is_file()) if args.photos.is_dir() else []
-    if not photos:
-        print(f"error: no photos in {args.photos}", file=sys.stderr)
+    loaded = photos_and_model(args.photos, args.model)
+    if loaded is None:
         return 1
-    torch.set_num_threads(2)
-    try:
-        model = load_model(args.model, "cpu")
-    except EngineError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    photos, model = loaded
     rows = []
     for i, path in enumerate(photos[: args.limit]):
         case = make_case(path, args.seed + i)  # the seeds benchmarks/dust.py uses

@@ -1,5 +1,6 @@
 """Stage-1 dust training: batches, losses, smooth maps, and a tiny run that exports and resumes."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,6 @@ from PIL import Image
 
 from abpn_cli.engine import load_model, retouch
 from abpn_cli.engine.retouch import RetouchOptions
-from abpn_cli.model import ABPNConfig
 from abpn_cli.training.dust import DustParams
 from abpn_cli.training.dust_data import (
     DustBatch,
@@ -20,16 +20,9 @@ from abpn_cli.training.dust_data import (
 )
 from abpn_cli.training.dust_train import DustTrainSettings, lrl_losses, train_dust
 from abpn_cli.training.thumbs import Thumb
+from tests.conftest import TINY
 
-TINY_DUST = ABPNConfig(
-    encoder_widths=[8, 8, 16, 16, 16, 16],
-    mask_widths=[16, 8, 8, 8],
-    lrb_widths=[16, 8, 8, 8, 8, 8],
-    refine_hidden=8,
-    thumbnail=128,
-    gate_residual=True,
-    detail_input=True,
-)
+TINY_DUST = replace(TINY, thumbnail=128, gate_residual=True, detail_input=True)
 
 
 def _landscape(h: int, w: int, seed: int = 0) -> np.ndarray:
