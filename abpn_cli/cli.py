@@ -9,6 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from abpn_cli.exitcodes import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
+
 app = typer.Typer(
     name="abpn",
     help="Batch local retouching of ultra-high-resolution photos with ABPN.",
@@ -16,9 +18,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-EXIT_USAGE = 2
-EXIT_ENVIRONMENT = 4
 
 
 def _err(message: str, code: int) -> typer.Exit:
@@ -324,7 +323,7 @@ def train(
     except TrainInitError as exc:
         raise _err(str(exc), EXIT_ENVIRONMENT) from exc
     except TrainDivergedError as exc:
-        raise _err(str(exc), 1) from exc
+        raise _err(str(exc), EXIT_FAILED) from exc
     val = report.val
     saved = f"model {report.model_path}" if report.model_path else f"{report.checkpoint}"
     console.print(
@@ -336,7 +335,7 @@ def train(
         soft_wrap=True,
     )
     if report.interrupted:
-        raise typer.Exit(130)
+        raise typer.Exit(EXIT_INTERRUPTED)
 
 
 @app.command()
@@ -405,7 +404,7 @@ def train_dust_command(
         raise _err(str(exc), EXIT_USAGE) from exc
     except KeyboardInterrupt as exc:
         typer.echo("interrupted; rerun the same command to continue from OUT/last.ckpt", err=True)
-        raise typer.Exit(130) from exc
+        raise typer.Exit(EXIT_INTERRUPTED) from exc
     if score is not None:
         typer.echo(f"last validation: {100 * (1 - score.left):.1f} % of the dust error removed")
 
@@ -432,7 +431,7 @@ def make_evalset(
     try:
         items = make_eval_set(found, out, size, seed, count_per_photo)
     except ImageLoadError as exc:
-        raise _err(str(exc), 1) from exc
+        raise _err(str(exc), EXIT_FAILED) from exc
     upscaled = sum(it.upscaled for it in items)
     note = f"; {upscaled} upscaled from smaller photos" if upscaled else ""
     Console().print(
@@ -618,16 +617,16 @@ def learn(
     except lrn.LearnInterrupted as exc:
         where = f"; the state so far is in {exc.checkpoint}" if exc.checkpoint else ""
         Console(stderr=True).print(f"{exc}{where}", highlight=False, soft_wrap=True)
-        raise typer.Exit(130) from exc
+        raise typer.Exit(EXIT_INTERRUPTED) from exc
     except KeyboardInterrupt as exc:
         Console(stderr=True).print("interrupted; no model written", highlight=False)
-        raise typer.Exit(130) from exc
+        raise typer.Exit(EXIT_INTERRUPTED) from exc
     except (lrn.LearnUsageError, lrn.PairCheckError) as exc:
         raise _err(str(exc), EXIT_USAGE) from exc
     except (lrn.BaseModelError, TrainInitError) as exc:
         raise _err(str(exc), EXIT_ENVIRONMENT) from exc
     except (lrn.LearnError, TrainDivergedError) as exc:
-        raise _err(str(exc), 1) from exc
+        raise _err(str(exc), EXIT_FAILED) from exc
     h = report.heldout
     score = (
         f"; held out {h.pair}: {h.psnr_nothing:.2f} dB nothing, {h.psnr_base:.2f} dB base, "

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_NOTHING = 3
-EXIT_ENVIRONMENT = 4
-EXIT_INTERRUPTED = 130
+from abpn_cli.exitcodes import (  # noqa: F401  (re-exported for the batch package)
+    EXIT_ENVIRONMENT,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NOTHING,
+    EXIT_OK,
+    EXIT_USAGE,
+)
 
 
 class BatchUsageError(ValueError):
