@@ -390,6 +390,20 @@ def _load_base(path: Path) -> ABPN:
         raise BaseModelError(f"cannot load base model {path}: {exc}") from exc
 
 
+def _at_thumbnail(model: ABPN, thumb: int) -> ABPN:
+    """The learned network set to be run at the thumbnail scale it learned at.
+
+    A look learned on 256 px thumbnails is applied at 256 px (the engine picks l from the
+    model's `thumbnail`), not at the 768 px the dust base was trained for; the learned model
+    therefore sees dust as the old 256 px model did (too small to remove).
+    """
+    if model.config.thumbnail == thumb:
+        return model
+    out = ABPN(dataclasses.replace(model.config, thumbnail=thumb))
+    out.load_state_dict(model.state_dict())
+    return out.eval()
+
+
 def _engine_model(model: ABPN, path: Path, sha256: str):  # -> LoadedModel (lazy import)
     """An in-memory TorchScript copy of `model` that engine.retouch can run, on the CPU."""
     from abpn_cli.engine import LoadedModel
@@ -629,6 +643,7 @@ def _learn(
     from abpn_cli.training.checkpoint import model_from_checkpoint
 
     model, _ckpt = model_from_checkpoint(report.checkpoint)
+    model = _at_thumbnail(model, thumb)
     if heldout is not None and held_images is not None:
         learned = _engine_model(model, out, "")
         heldout.psnr_learned = _score(learned, *held_images)

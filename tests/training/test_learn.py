@@ -347,3 +347,21 @@ def test_model_card_json_is_plain(pairs_dir: Path, random_model: Path, tmp_path:
     meta = load_model(tmp_path / "m.pt", "cpu").metadata
     assert json.loads(json.dumps(meta, allow_nan=False)) == meta
     assert meta["base_model"]["path"] == str(random_model)
+
+
+def test_a_look_learned_at_256_px_is_applied_at_256_px_with_the_same_weights():
+    from dataclasses import replace
+
+    import torch
+
+    from abpn_cli.model import ABPN
+    from abpn_cli.training.learn import LEARN_MAX_THUMBNAIL, _at_thumbnail
+    from tests.conftest import TINY
+
+    base = ABPN(replace(TINY, thumbnail=768))
+    learned = _at_thumbnail(base, LEARN_MAX_THUMBNAIL)
+    assert learned.config.thumbnail == 256
+    for (name, a), (_, b) in zip(
+        base.state_dict().items(), learned.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name
