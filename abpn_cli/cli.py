@@ -358,6 +358,56 @@ def review(
     typer.echo(f"{result.page} ({result.shown} files, {result.failed} failed)")
 
 
+@app.command()
+def watch(
+    folder: Path = typer.Argument(..., help="Hot folder the camera/tether software writes to."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder; mirrors the hot folder."),
+    model: Path | None = typer.Option(None, "--model", help="Model file (default: shipped)."),
+    device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|cuda:N"),
+    strength: float = typer.Option(1.0, "--strength", help="Opacity of the edit, 0..1."),
+    sensitivity: float | None = typer.Option(None, "--sensitivity", help="0..1 [0.5]."),
+    dump_mask: bool = typer.Option(False, "--dump-mask", help="Write OUT/_qa/<name>.mask.png."),
+    fmt: str = typer.Option("keep", "--format", help="keep|jpg|jpeg|png|tif|tiff|webp"),
+    report: Path | None = typer.Option(None, "--report", help="JSON report, rewritten per round."),
+    interval: float = typer.Option(2.0, help="Seconds between looks at the folder."),
+    settle: float = typer.Option(3.0, help="A file is complete once unchanged this long (s)."),
+    max_idle: float | None = typer.Option(None, help="Stop after this long with nothing new."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
+) -> None:
+    """Retouch photos as they arrive in FOLDER (tethered capture); Ctrl-C stops (exit 130)."""
+    from abpn_cli.batch import BatchSettings, BatchUsageError, ConsoleUI
+    from abpn_cli.batch.watch import WatchSettings, run_watch
+
+    try:
+        settings = WatchSettings(
+            batch=BatchSettings(
+                inputs=(folder,),
+                out=out,
+                model=model,
+                device=device,
+                strength=strength,
+                dump_mask=dump_mask,
+                format=fmt.lower(),
+                report=report,
+                quiet=quiet,
+                **({} if sensitivity is None else {"sensitivity": sensitivity}),
+            ),
+            interval=interval,
+            settle=settle,
+            max_idle=max_idle,
+        )
+    except BatchUsageError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_USAGE) from exc
+
+    def say(line: str) -> None:
+        if not quiet:
+            typer.echo(line, err=True)
+
+    say(f"watching {folder} -> {out} (Ctrl-C to stop)")
+    raise typer.Exit(run_watch(settings, lambda: ConsoleUI(quiet=quiet), say))
+
+
 @app.command("train-dust")
 def train_dust_command(
     photos: Path = typer.Option(..., "--photos", help="Folder of clean training photos."),

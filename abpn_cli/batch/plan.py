@@ -228,7 +228,8 @@ def _candidates(
                 skipped.append(SkippedInput(root.absolute() / rel, str(root / rel), why))
 
             for rel in walk_folder(given, wanted, settings.recursive, skip_dir, warn, on_skip):
-                items.append((given.absolute() / rel, str(given / rel), rel))
+                if given.absolute() / rel not in settings.exclude:
+                    items.append((given.absolute() / rel, str(given / rel), rel))
         elif given.suffix.lower() in wanted:
             items.append((given.absolute(), str(given), PurePosixPath(given.name)))
         else:

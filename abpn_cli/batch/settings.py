@@ -67,6 +67,9 @@ class BatchSettings:
     tile: int = DEFAULT_TILE
     queue_frames: int = DEFAULT_QUEUE_FRAMES
     queue_bytes: int = DEFAULT_QUEUE_BYTES
+    # absolute paths a folder walk passes over without a word: files a hot folder is still
+    # receiving (`abpn watch`); they do not change any output, so they are not fingerprinted
+    exclude: frozenset[Path] = frozenset()
 
     def __post_init__(self) -> None:
         problems = validate(self)

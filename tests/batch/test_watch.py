@@ -1,0 +1,101 @@
+"""`abpn watch`: files copied in slowly by a real writer process are done once, never half."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.batch.conftest import make_photo, outputs
+
+WRITER = """
+import sys, time
+src, dest, chunks = sys.argv[1], sys.argv[2], int(sys.argv[3])
+data = open(src, "rb").read()
+step = len(data) // chunks + 1
+with open(dest, "wb") as f:
+    for i in range(0, len(data), step):
+        f.write(data[i:i + step]); f.flush(); time.sleep(0.4)
+"""
+
+
+def test_slowly_copied_files_are_retouched_exactly_once_and_never_half_written(
+    tmp_path, tiny_model_file
+):
+    hot, out = tmp_path / "hot", tmp_path / "out"
+    hot.mkdir()
+    sources = [make_photo(tmp_path / f"src{i}.png", size=(300, 220), seed=i) for i in range(2)]
+    watcher = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "abpn_cli",
+            "watch",
+            str(hot),
+            "--out",
+            str(out),
+            "--model",
+            str(tiny_model_file),
+            "--device",
+            "cpu",
+            "--interval",
+            "0.2",
+            "--settle",
+            "1.0",
+            "--max-idle",
+            "6",
+            "--report",
+            str(tmp_path / "r.json"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        for i, src in enumerate(sources):  # chunked writes, 0.4 s apart: ~2 s per file
+            subprocess.run(
+                [sys.executable, "-c", WRITER, str(src), str(hot / f"shot{i}.png"), "5"],
+                check=True,
+                timeout=60,
+            )
+            time.sleep(0.5)
+        log, _ = watcher.communicate(timeout=120)
+    finally:
+        watcher.kill()
+    assert watcher.returncode == 0, log
+    assert outputs(out) == ["shot0.png", "shot1.png"]
+    journal = (out / ".abpn" / "journal.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["output"] for line in journal) == ["shot0.png", "shot1.png"]
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["summary"]["failed"] == 0  # a half-written PNG would have failed to decode
+    assert "waiting for 1 file(s) to finish arriving" in log
+    assert all(Path(f["input"]).name.startswith("shot") for f in report["files"])
+
+
+def test_ctrl_c_stops_watching_with_exit_130(tmp_path, tiny_model_file):
+    import signal
+
+    (tmp_path / "hot").mkdir()
+    watcher = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "abpn_cli",
+            "watch",
+            str(tmp_path / "hot"),
+            "--out",
+            str(tmp_path / "out"),
+            "--model",
+            str(tiny_model_file),
+            "--interval",
+            "0.2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    time.sleep(3)
+    watcher.send_signal(signal.SIGINT)
+    log, _ = watcher.communicate(timeout=30)
+    assert watcher.returncode == 130, log
+    assert "stopped watching" in log
