@@ -54,7 +54,7 @@ class SkippedInput:
 # Photo types a shoot brings that this version does not read: named so the report says what
 # they are rather than "unsupported".
 KNOWN_UNREAD = {
-    **dict.fromkeys((".heic", ".heif", ".hif", ".avif"), "HEIC/HEIF/AVIF is not supported yet"),
+    ".avif": "AVIF is not supported yet",
     **dict.fromkeys(
         (".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2", ".dng", ".pef", ".srw"),
         "camera RAW is not supported yet",

@@ -12,6 +12,7 @@ from PIL import Image
 
 from abpn_cli.imaging.errors import ImageError
 from abpn_cli.imaging.files import write_file
+from abpn_cli.imaging.heif import encode_heif, read_heif
 from abpn_cli.imaging.jpeg import encode_jpeg, read_jpeg
 from abpn_cli.imaging.photo import Photo, PhotoMetadata
 from abpn_cli.imaging.pixels import gray_to_rgb, owned, rgb_to_gray, to_uint8
@@ -21,7 +22,9 @@ from abpn_cli.imaging.tiff import read_tiff, write_tiff
 from abpn_cli.imaging.webp import encode_webp, read_webp
 
 DEFAULT_MAX_PIXELS = 400_000_000
-SUPPORTED_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp"})
+SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".hif"}
+)
 _ALIASES = {
     "jpeg": "jpeg",
     "jpg": "jpeg",
@@ -29,9 +32,18 @@ _ALIASES = {
     "tiff": "tiff",
     "tif": "tiff",
     "webp": "webp",
+    "heic": "heif",
+    "heif": "heif",
+    "hif": "heif",
 }
-_CANONICAL_SUFFIX = {"jpeg": ".jpg", "png": ".png", "tiff": ".tif", "webp": ".webp"}
-_NAMES = {"jpeg": "JPEG", "png": "PNG", "tiff": "TIFF", "webp": "WebP"}
+_CANONICAL_SUFFIX = {
+    "jpeg": ".jpg",
+    "png": ".png",
+    "tiff": ".tif",
+    "webp": ".webp",
+    "heif": ".heic",
+}
+_NAMES = {"jpeg": "JPEG", "png": "PNG", "tiff": "TIFF", "webp": "WebP", "heif": "HEIF"}
 # What third-party decoders raise on malformed input; anything else is a bug and propagates.
 _DECODER_ERRORS = (
     OSError,
@@ -50,7 +62,7 @@ def normalize_format(name: str) -> str:
     """Canonical format name ("jpeg", "png", "tiff", "webp") for aliases like "JPG", ".tif"."""
     key = name.lower().lstrip(".")
     if key not in _ALIASES:
-        raise ValueError(f"unknown image format {name!r} (jpeg, png, tiff, webp)")
+        raise ValueError(f"unknown image format {name!r} (jpeg, png, tiff, webp, heic)")
     return _ALIASES[key]
 
 
@@ -115,6 +127,8 @@ def _decode(path: Path, fmt: str, max_pixels: int) -> Photo:
             return read_jpeg(path, data, max_pixels)
         if fmt == "png":
             return read_png(path, data, max_pixels)
+        if fmt == "heif":
+            return read_heif(path, data, max_pixels)
         return read_webp(path, data, max_pixels)
     except ImageError:
         raise
@@ -180,6 +194,8 @@ def save_photo(
         encoded = encode_jpeg(data, meta, jpeg_quality)
     elif target == "png":
         encoded = encode_png(data, alpha, meta)
+    elif target == "heif":
+        encoded = encode_heif(data, alpha, meta, jpeg_quality)
     else:
         encoded = encode_webp(data, alpha, meta, jpeg_quality)
     write_file(dest, lambda f: f.write(encoded))

@@ -9,7 +9,7 @@ import numpy as np
 
 from abpn_cli.imaging import exif as exif_mod
 
-FORMATS = ("jpeg", "png", "tiff", "webp")
+FORMATS = ("jpeg", "png", "tiff", "webp", "heif")
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,11 @@ class TiffInfo:
 
 
 @dataclass(frozen=True)
+class HeifInfo:
+    bit_depth: int  # 8, 10 or 12: what the container holds (pixels are uint16 above 8)
+
+
+@dataclass(frozen=True)
 class WebpInfo:
     lossless: bool
 
@@ -67,6 +72,7 @@ class PhotoMetadata:
     png: PngInfo | None = None
     tiff: TiffInfo | None = None
     webp: WebpInfo | None = None
+    heif: HeifInfo | None = None
 
     @property
     def orientation(self) -> int | None:

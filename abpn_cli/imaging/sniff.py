@@ -24,12 +24,8 @@ _OTHER_FORMATS: tuple[tuple[int, bytes, str], ...] = (
     (0, b"\x00\x00\x01\x00", "Windows icon"),
     (0, b"qoif", "QOI"),
 )
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
 _FTYP_BRANDS = {
-    b"heic": "HEIC",
-    b"heix": "HEIC",
-    b"hevc": "HEIC",
-    b"mif1": "HEIF",
-    b"msf1": "HEIF",
     b"avif": "AVIF",
     b"avis": "AVIF",
     b"crx ": "Canon CR3 raw",
@@ -48,7 +44,8 @@ def _looks_like_text(head: bytes) -> bool:
 
 
 def sniff(head: bytes) -> str:
-    """The format ("jpeg", "png", "tiff", "webp") from the first bytes, else ImageError."""
+    """The format ("jpeg", "png", "tiff", "webp", "heif") from the first bytes, else
+    ImageError."""
     if not head:
         raise ImageError("empty file (0 bytes)")
     if head.startswith(b"\xff\xd8\xff"):
@@ -60,6 +57,8 @@ def sniff(head: bytes) -> str:
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "webp"
     if head[4:8] == b"ftyp":
+        if head[8:12] in HEIF_BRANDS:
+            return "heif"
         brand = _FTYP_BRANDS.get(head[8:12])
         if brand:
             raise ImageError(f"{brand} is not supported: convert to JPEG or TIFF first")
@@ -67,7 +66,7 @@ def sniff(head: bytes) -> str:
     if name is None and head[:2] == b"BM" and head[6:10] == bytes(4):
         name = "BMP"
     if name is not None:
-        raise ImageError(f"{name} is not supported (only JPEG, PNG, TIFF, WebP)")
+        raise ImageError(f"{name} is not supported (only JPEG, PNG, TIFF, WebP, HEIC)")
     if _looks_like_text(head):
         raise ImageError("not an image: file starts with text")
     if head.startswith(b"\xff\xd8"):

@@ -335,7 +335,7 @@ def test_read_ahead_is_bounded_by_frames_and_by_bytes(
 
 def test_every_file_met_is_in_the_report_with_a_reason(tmp_path, cli):
     make_photo(tmp_path / "in/a.jpg")
-    for name in ("b.heic", "sub/c.CR2", "notes.txt", ".DS_Store", "a.xmp"):
+    for name in ("b.avif", "sub/c.CR2", "notes.txt", ".DS_Store", "a.xmp"):
         (tmp_path / "in" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "in" / name).write_bytes(b"not read")
     result, report = cli(tmp_path / "in", "--out", tmp_path / "out", report=tmp_path / "r.json")
@@ -344,7 +344,7 @@ def test_every_file_met_is_in_the_report_with_a_reason(tmp_path, cli):
         Path(f["input"]).name: f["error"] for f in report["files"] if f["status"] == "skipped"
     }
     assert reasons == {
-        "b.heic": "skipped: HEIC/HEIF/AVIF is not supported yet",
+        "b.avif": "skipped: AVIF is not supported yet",
         "c.CR2": "skipped: camera RAW is not supported yet",
         "notes.txt": "skipped: not a photo type abpn reads (.txt)",
         ".DS_Store": "skipped: hidden or system file",
@@ -358,7 +358,23 @@ def test_every_file_met_is_in_the_report_with_a_reason(tmp_path, cli):
 
 def test_only_unreadable_files_is_nothing_to_process_with_the_reasons(tmp_path, cli):
     (tmp_path / "in").mkdir()
-    (tmp_path / "in/x.heic").write_bytes(b"x")
+    (tmp_path / "in/x.cr3").write_bytes(b"x")
     result, _ = cli(tmp_path / "in", "--out", tmp_path / "out")
     assert result.exit_code == 3
-    assert "1 HEIC/HEIF/AVIF is not supported yet" in result.output
+    assert "1 camera RAW is not supported yet" in result.output
+
+
+def test_a_heic_in_a_shoot_comes_out_heic_at_its_bit_depth(tmp_path, cli):
+    import shutil
+
+    from abpn_cli.imaging import read_photo
+
+    heif = Path(__file__).parent.parent / "data" / "heif" / "RGB_10__29x100.heif"
+    (tmp_path / "in").mkdir()
+    shutil.copy(heif, tmp_path / "in" / "IMG_0001.HEIC")
+    make_photo(tmp_path / "in" / "b.jpg")
+    result, report = cli(tmp_path / "in", "--out", tmp_path / "out", report=tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    assert report["summary"]["ok"] == 2
+    out = read_photo(tmp_path / "out" / "IMG_0001.HEIC")
+    assert out.fmt == "heif" and out.meta.heif.bit_depth == 10

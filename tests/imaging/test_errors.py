@@ -57,7 +57,8 @@ def test_each_bad_file_class_has_its_own_message(tmp_path: Path) -> None:
             r"^not an image: unrecognised file format \(starts with 07 08",
         ),
         "anim.jpg": (b"GIF89a" + bytes(40), r"^GIF is not supported"),
-        "phone.jpg": (b"\0\0\0\x18ftypheic" + bytes(40), r"^HEIC is not supported"),
+        "phone.jpg": (b"\0\0\0\x18ftypheic" + bytes(40), r"^corrupt HEIF \(Invalid input"),
+        "raw.jpg": (b"\0\0\0\x18ftypcrx " + bytes(40), r"^Canon CR3 raw is not supported"),
         "zeros.jpg": (bytes(100), r"^not an image: file starts with zero bytes$"),
     }
     messages = set()

@@ -58,5 +58,6 @@ def test_output_suffix() -> None:
 
 
 def test_supported_suffixes() -> None:
-    assert frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp"}) == SUPPORTED_SUFFIXES
+    expected = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".hif"}
+    assert frozenset(expected) == SUPPORTED_SUFFIXES
     assert all(s == s.lower() for s in SUPPORTED_SUFFIXES)
