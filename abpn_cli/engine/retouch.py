@@ -147,14 +147,14 @@ def _refine_level_tiled(
     coarse: Tensor,
     blend: Tensor,
     options: RetouchOptions,
-    skip: tuple[Tensor, int] | None,
+    skip: tuple[_SkipMaps, int] | None,
 ) -> Tensor:
-    """B_i over the whole level; with `skip` = (mask, stride at this level), tiles the mask
-    leaves untouched get the coarse blend only upsampled (their level-0 pixels are copied)."""
+    """B_i over the whole level; with `skip` = (maps, this level), untouched tiles get the
+    coarse blend only upsampled (their level-0 pixels are copied anyway)."""
     h, w = fine.shape[2], fine.shape[3]
     out = torch.empty_like(fine)
     for t in tile_grid(h, w, h, w, options.tile, HALO):
-        if skip is not None and _tile_is_untouched(skip[0], t, skip[1], options.skip_threshold):
+        if skip is not None and skip[0].untouched(t, skip[1]):
             b = upsample2x(_crop(blend, _half(t)))
         else:
             b = _refine_tile(model, _crop(fine, t), coarse, blend, t)
@@ -175,20 +175,37 @@ def _gated_coarse(
     return mask * gate, identity + gate_l * (blend - identity)
 
 
-def _thumb_spots(
-    model: LoadedModel, thumb: Tensor, blend: Tensor, levels: int, height: int, width: int
-) -> tuple[int, list[Spot]]:
-    edit = (_apply_blend(model, thumb, blend).clamp(0.0, 1.0) - thumb).abs().amax(dim=1)
-    return find_spots(edit[0].float().cpu().numpy(), 2.0**levels, height, width)
+def _thumb_edit(model: LoadedModel, thumb: Tensor, blend: Tensor) -> Tensor:
+    """|R_l - I_l|, max over channels: (N, 1, h_l, w_l), what the edit does at the thumbnail."""
+    return (_apply_blend(model, thumb, blend).clamp(0.0, 1.0) - thumb).abs().amax(1, keepdim=True)
 
 
-def _tile_is_untouched(mask: Tensor, t: Tile, mask_stride: int, threshold: float) -> bool:
-    """True when the (dilated) mask under the tile's window stays below the threshold."""
-    my0 = max(0, t.ya // mask_stride - 1)
-    mx0 = max(0, t.xa // mask_stride - 1)
-    my1 = -(-t.yb // mask_stride) + 1
-    mx1 = -(-t.xb // mask_stride) + 1
-    return bool(mask[:, :, my0:my1, mx0:mx1].max() < threshold)
+def _window_below(grid: Tensor, t: Tile, stride: int, threshold: float) -> bool:
+    """True when `grid` (stride level-i px per cell), dilated by a cell, stays under threshold
+    over the tile's input window."""
+    y0, x0 = max(0, t.ya // stride - 1), max(0, t.xa // stride - 1)
+    y1, x1 = -(-t.yb // stride) + 1, -(-t.xb // stride) + 1
+    return bool(grid[:, :, y0:y1, x0:x1].max() < threshold)
+
+
+@dataclass(frozen=True)
+class _SkipMaps:
+    """When a tile is left untouched: the gated mask is under `skip_threshold` over its window,
+    or the thumbnail's edit there is under half a step of the output's bit depth (a change
+    rounding would undo; the refiner of the shipped model only upsamples, so the edit cannot
+    grow on the way up)."""
+
+    mask: Tensor  # gated M at I_l / 4
+    edit: Tensor  # _thumb_edit at I_l
+    levels: int
+    mask_threshold: float
+    edit_threshold: float
+
+    def untouched(self, t: Tile, level: int) -> bool:
+        cell = 2 ** (self.levels - level)  # level-`level` pixels per thumbnail pixel
+        return _window_below(self.mask, t, 4 * cell, self.mask_threshold) or _window_below(
+            self.edit, t, cell, self.edit_threshold
+        )
 
 
 @torch.inference_mode()
@@ -217,22 +234,21 @@ def retouch(model: LoadedModel, pixels: np.ndarray, options: RetouchOptions) -> 
 
     gauss = _gaussian_levels(padded, scale, model, levels, options.tile)
     mask, blend = _gated_coarse(model, gauss[-1], options)
-    spot_count, spots = _thumb_spots(model, gauss[-1], blend, levels, height, width)
+    edit = _thumb_edit(model, gauss[-1], blend)
+    spot_count, spots = find_spots(edit[0, 0].float().cpu().numpy(), 2.0**levels, height, width)
+    maps = _SkipMaps(mask, edit, levels, options.skip_threshold, 0.5 / scale)
     for i in range(levels - 2, -1, -1):  # B_{l-1} .. B_1, each from the next coarser level
-        skip = (mask, 4 * 2 ** (levels - 1 - i)) if options.skip_untouched else None
+        skip = (maps, i + 1) if options.skip_untouched else None
         blend = _refine_level_tiled(model, gauss[i], gauss[i + 1], blend, options, skip)
 
     out = np.empty_like(pixels)
     blend_out = np.empty((height, width, 3), np.float32) if options.want_blend else None
-    mask_stride = 4 * 2**levels  # M is at I_l / 4
     tiles = tile_grid(height, width, ph, pw, options.tile, HALO)
     skipped = 0
     fine0 = gauss[0]
     for t in tiles:
         hy, hx = min(t.y1, height), min(t.x1, width)
-        if options.skip_untouched and _tile_is_untouched(
-            mask, t, mask_stride, options.skip_threshold
-        ):
+        if options.skip_untouched and maps.untouched(t, 0):
             out[t.y0 : hy, t.x0 : hx] = pixels[t.y0 : hy, t.x0 : hx]
             if blend_out is not None:
                 blend_out[t.y0 : hy, t.x0 : hx] = NEUTRAL_BLEND
@@ -279,7 +295,8 @@ def _retouch_dense(
     height, width = pixels.shape[:2]
     image = _to_tensor(padded, scale, model)
     mask, blend = _gated_coarse(model, image, options)
-    spot_count, spots = _thumb_spots(model, image, blend, 0, height, width)
+    edit = _thumb_edit(model, image, blend)
+    spot_count, spots = find_spots(edit[0, 0].float().cpu().numpy(), 1.0, height, width)
     result = _apply_blend(model, image, blend).clamp(0.0, 1.0)
     if options.strength < 1.0:
         result = image + options.strength * (result - image)

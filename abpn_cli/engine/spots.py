@@ -1,7 +1,7 @@
 """What the model found: the sensitivity gate on its mask, and the spots it edited.
 
 Sensitivity (DxO PureRAW's dust slider): the mask M says how sure the model is that a place
-needs an edit. ``sensitivity`` in [0, 1] sets the mask level ``tau = 0.5 (1 - sensitivity)``
+needs an edit. ``sensitivity`` in [0, 1] sets the mask level ``tau = 0.9 (1 - sensitivity)``
 under which an edit is dropped (1 keeps everything the model proposes, 0 only what it is
 sure of); the gate rises smoothly over [tau/2, tau] so a threshold never draws a hard edge.
 
@@ -27,7 +27,7 @@ def mask_threshold(sensitivity: float) -> float:
     """The mask level under which an edit is dropped (one owner of the mapping)."""
     if not 0.0 <= sensitivity <= 1.0:
         raise ValueError(f"sensitivity must be within 0..1, not {sensitivity}")
-    return 0.5 * (1.0 - sensitivity)
+    return 0.9 * (1.0 - sensitivity)
 
 
 def sensitivity_gate(mask: Tensor, sensitivity: float) -> Tensor:
