@@ -8,7 +8,9 @@ from abpn_cli.engine import load_model
 
 
 def test_doctor_reports_the_model_it_was_given(tiny_model_file):
-    result = CliRunner().invoke(app, ["doctor", "--model", str(tiny_model_file)])
+    result = CliRunner().invoke(
+        app, ["doctor", "--model", str(tiny_model_file)], env={"COLUMNS": "400"}
+    )
     assert result.exit_code == 0, result.output
     assert "imagecodecs" in result.output and "tiny.pt" in result.output
 
