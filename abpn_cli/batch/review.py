@@ -23,6 +23,7 @@ import numpy as np
 
 from abpn_cli.batch.fsutil import atomic_write, atomic_write_bytes
 from abpn_cli.imaging import ImageError, read_photo
+from abpn_cli.imaging.pixels import to_uint8
 
 REVIEW_DIR = "_review"
 LAST_REPORT = "last-report.json"  # in OUT/.abpn/, written by every run
@@ -66,13 +67,6 @@ def load_report(settings: ReviewSettings) -> dict[str, Any]:
     return report
 
 
-def _display(pixels: np.ndarray) -> np.ndarray:
-    """uint8 RGB for the page, whatever the bit depth."""
-    if pixels.dtype == np.uint16:
-        return (pixels.astype(np.uint32) * 255 + 32767) // 65535
-    return pixels
-
-
 def _jpeg(rgb: np.ndarray, dest: Path) -> None:
     ok, buf = cv2.imencode(
         ".jpg",
@@ -93,8 +87,8 @@ def _thumb(rgb: np.ndarray) -> tuple[np.ndarray, float]:
 
 def _pictures(entry: dict[str, Any], index: int, img_dir: Path, crops: int) -> dict[str, Any]:
     """Thumbnails, ringed spots and crops of one file; returns what the page shows."""
-    before = _display(read_photo(Path(entry["input"])).pixels)
-    after = _display(read_photo(Path(entry["output"])).pixels)
+    before = to_uint8(read_photo(Path(entry["input"])).pixels)
+    after = to_uint8(read_photo(Path(entry["output"])).pixels)
     if before.shape != after.shape:
         raise ImageError("input and output differ in size")
     change = float(np.abs(after.astype(np.int16) - before).mean())

@@ -24,9 +24,9 @@ import cv2
 import numpy as np
 
 from abpn_cli.training.dust import DustDefect, DustParams, add_dust
+from abpn_cli.training.dust_data import SMOOTH_STD  # one notion of "smooth" for train and eval
 from abpn_cli.training.thumbs import decode_float
 
-SMOOTH_STD = 4.0 / 255.0  # grey std of the clean patch under a defect for "smooth background"
 FOOTPRINT_T = 0.999
 EVAL_DUST = DustParams(count=(14, 14))
 
