@@ -420,6 +420,9 @@ def train_dust_command(
     lr: float | None = typer.Option(None, help="Adam learning rate, /10 after 80 % [1e-3]."),
     cache: Path | None = typer.Option(None, help="Thumbnail cache folder [OUT/../thumbcache]."),
     compile_: bool = typer.Option(True, "--compile/--no-compile", help="torch.compile."),
+    init_from: Path | None = typer.Option(
+        None, "--init-from", help="Start from this model file (e.g. the shipped default)."
+    ),
 ) -> None:
     """Train the dust model's LRL on physical dust (resumes OUT/last.ckpt if present)."""
     import torch
@@ -443,6 +446,7 @@ def train_dust_command(
             cache_dir=cache or out.parent / "thumbcache",
             max_minutes=max_minutes,
             compile=compile_,
+            init_from=init_from,
             **{
                 k: v
                 for k, v in {"steps": steps, "batch": batch, "crop": crop, "lr": lr}.items()

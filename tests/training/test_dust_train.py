@@ -18,7 +18,7 @@ from abpn_cli.training.dust_data import (
     sample_batch,
     smooth_map,
 )
-from abpn_cli.training.dust_train import DustTrainSettings, lrl_losses, train_dust
+from abpn_cli.training.dust_train import DustTrainSettings, false_hits, lrl_losses, train_dust
 from abpn_cli.training.thumbs import Thumb
 from tests.conftest import TINY
 
@@ -70,6 +70,25 @@ def test_losses_score_doing_nothing_as_all_error_left_and_the_target_as_none():
     floor = b.clean.numel() * 1e-6  # clean crops must cost something too
     assert float(nothing["left"]) == pytest.approx(base / (base + floor), rel=1e-5)
     assert float(perfect["left"]) == 0.0
+
+
+def test_false_hits_see_a_confident_spot_away_from_dust_but_not_one_on_it():
+    gt = torch.zeros(2, 1, 32, 32)
+    gt[:, :, 4:7, 4:7] = 1.0
+    mask = torch.zeros(2, 1, 32, 32)
+    mask[:, :, 4:7, 4:7] = 0.9  # both crops: confident on the dust itself
+    mask[1, :, 20:22, 20:22] = 0.9  # second crop: a 2x2 false spot far from it
+    hits = false_hits(mask, gt)
+    assert float(hits[0]) == 0.0 and float(hits[1]) == pytest.approx(0.9)
+    terms = lrl_losses(
+        mask.expand(2, 1, 32, 32),
+        torch.zeros(2, 3, 8, 8),
+        DustBatch(torch.zeros(2, 3, 8, 8), torch.zeros(2, 3, 8, 8)),
+        0.5,
+        1.0,
+        0.5,
+    )
+    assert float(terms["false"]) > 1.0  # -log(1 - 0.9) averaged with 0
 
 
 def _write_photos(folder: Path, n: int) -> tuple[Path, ...]:
