@@ -93,6 +93,12 @@ def atomic_write(
     return WrittenFile(dest, size, sha)
 
 
+def existing_file(path: Path) -> WrittenFile:
+    """Size and sha256 of a file already in place (a finished output that is kept)."""
+    size, sha = _sync_and_hash(path)
+    return WrittenFile(path, size, sha)
+
+
 def atomic_write_bytes(dest: Path, data: bytes) -> WrittenFile:
     """Atomic write of a small blob (reports, compacted journals)."""
     return atomic_write(dest, lambda temp: temp.write_bytes(data))

@@ -161,6 +161,7 @@ class Decision:
 
     done: bool
     reason: str
+    qa_only: bool = False  # the output is done and stays; only asked-for QA dumps are missing
 
     @property
     def label(self) -> str:
@@ -198,12 +199,22 @@ def decide(
         return Decision(False, "redo (input changed)")
     if _file_size(job.output) != record.output_size:
         return Decision(False, "redo (output missing or changed)")
-    for rel, size in record.qa.items():
-        if _file_size(out / rel) != size:
-            return Decision(False, "redo (QA file missing or changed)")
     try:
         if input_probe(job.source, st.st_size) != record.input_probe:
             return Decision(False, "redo (input changed)")
     except OSError:
         return Decision(False, "redo (input unreadable)")
+    if _missing_dumps(job, record, out):
+        return Decision(False, "dumps only (QA files missing)", qa_only=True)
     return Decision(True, "done")
+
+
+def _missing_dumps(job: Job, record: JournalRecord, out: Path) -> bool:
+    """Whether a QA dump this run asks for is absent or not the one the journal recorded."""
+    for path in (job.mask, job.blend):
+        if path is None:
+            continue
+        rel = path.relative_to(out).as_posix()
+        if rel not in record.qa or _file_size(path) != record.qa[rel]:
+            return True
+    return False

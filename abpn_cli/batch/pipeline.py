@@ -18,7 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from abpn_cli.batch.control import INTERRUPTED, StopControl
-from abpn_cli.batch.fsutil import atomic_write, describe_os_error, is_fatal_write_error
+from abpn_cli.batch.fsutil import (
+    atomic_write,
+    describe_os_error,
+    existing_file,
+    is_fatal_write_error,
+)
 from abpn_cli.batch.journal import InputStamp, Journal, JournalRecord, stamp_input
 from abpn_cli.batch.plan import Job, Plan
 from abpn_cli.batch.progress import BatchUI
@@ -221,16 +226,20 @@ def write_stage(ctx: BatchContext, item: Retouched) -> FileResult:
             bit_depth=photo.bit_depth,
             seconds=item.seconds + time.perf_counter() - start,
             edit=item.edit if status == "ok" else None,
+            qa_only=job.qa_only,
         )
 
     try:
-        main = atomic_write(
-            job.output,
-            lambda tmp: save_photo(
-                photo, item.image, tmp, fmt=job.fmt, jpeg_quality=settings.jpeg_quality
-            ),
-            refuse_inputs,
-        )
+        if job.qa_only:  # a finished output stays as it is: only its dumps are new
+            main = existing_file(job.output)
+        else:
+            main = atomic_write(
+                job.output,
+                lambda tmp: save_photo(
+                    photo, item.image, tmp, fmt=job.fmt, jpeg_quality=settings.jpeg_quality
+                ),
+                refuse_inputs,
+            )
         qa: dict[str, int] = {}
         if job.mask is not None and item.mask is not None:
             mask = item.mask

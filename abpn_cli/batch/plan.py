@@ -37,6 +37,7 @@ class Job:
     fmt: str  # writer format: jpeg | png | tiff | webp
     mask: Path | None = None
     blend: Path | None = None
+    qa_only: bool = False  # the output is done; only its QA dumps are to be written
 
     def written_paths(self) -> list[Path]:
         return [p for p in (self.output, self.mask, self.blend) if p is not None]

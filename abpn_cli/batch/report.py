@@ -30,6 +30,7 @@ class FileResult:
     seconds: float = 0.0
     edit: EditSummary | None = None  # what the model changed (this run, or from the journal)
     done_before: tuple[str, str] | None = None  # (run id, finished) of a file a rerun skipped
+    qa_only: bool = False  # only QA dumps were written; the output was already done
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -46,6 +47,8 @@ class FileResult:
             data.update(self.edit.to_json())
         if self.done_before is not None:  # a resumed run keeps the earlier result visible
             data["done_in_run"], data["finished"] = self.done_before
+        if self.qa_only:
+            data["qa_only"] = True
         return data
 
 

@@ -6,6 +6,7 @@ and locked only for a real (non dry) run; leftover temp files are removed under 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import time
@@ -187,7 +188,7 @@ def _process(
             if decision.done:
                 book.preset(job, _skipped_done(job, state))
             else:
-                todo.append(job)
+                todo.append(dataclasses.replace(job, qa_only=True) if decision.qa_only else job)
     journal = Journal(journal_path)
     ctx = BatchContext(
         settings=settings,

@@ -91,7 +91,11 @@ class BatchSettings:
         )
 
     def output_affecting(self, model_sha256: str) -> dict[str, Any]:
-        """The settings an output depends on: what resume compares (tile is bit-exact)."""
+        """The settings an output depends on: what resume compares (tile is bit-exact).
+
+        QA dumps are not among them: asking for masks of a finished batch writes only the
+        masks (`journal.decide` says which files lack them), and dropping the flag redoes nothing.
+        """
         return {
             "model_sha256": model_sha256,
             "levels": "auto" if self.levels is None else self.levels,
@@ -99,8 +103,6 @@ class BatchSettings:
             "sensitivity": round(float(self.sensitivity), 6),
             "format": self.format,
             "jpeg_quality": self.jpeg_quality,
-            "dump_mask": self.dump_mask,
-            "dump_blend": self.dump_blend,
         }
 
     def fingerprint(self, model_sha256: str) -> str:

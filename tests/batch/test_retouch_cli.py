@@ -378,3 +378,24 @@ def test_a_heic_in_a_shoot_comes_out_heic_at_its_bit_depth(tmp_path, cli):
     assert report["summary"]["ok"] == 2
     out = read_photo(tmp_path / "out" / "IMG_0001.HEIC")
     assert out.fmt == "heif" and out.meta.heif.bit_depth == 10
+
+
+def test_qa_dumps_are_extras_that_never_redo_a_finished_output(tmp_path, cli):
+    make_photo(tmp_path / "in/a.jpg")
+    out = tmp_path / "out"
+    first, _ = cli(tmp_path / "in", "--out", out)
+    assert first.exit_code == 0, first.output
+    kept = (out / "a.jpg").stat()
+    second, report = cli(tmp_path / "in", "--out", out, "--dump-mask", report=tmp_path / "r.json")
+    assert second.exit_code == 0, second.output
+    (entry,) = report["files"]
+    assert entry["status"] == "ok" and entry["qa_only"] is True
+    now = (out / "a.jpg").stat()
+    assert (now.st_ino, now.st_mtime_ns) == (kept.st_ino, kept.st_mtime_ns)  # not rewritten
+    fresh, _ = cli(tmp_path / "in", "--out", tmp_path / "fresh", "--dump-mask")
+    assert fresh.exit_code == 0
+    mask = "_qa/a.mask.png"
+    assert tree_hashes(out)[mask] == tree_hashes(tmp_path / "fresh")[mask]
+    for flags in (("--dump-mask",), ()):  # done with its mask; dropping the flag redoes nothing
+        again, report = cli(tmp_path / "in", "--out", out, *flags, report=tmp_path / "r.json")
+        assert again.exit_code == 0 and report["files"][0]["status"] == "skipped"
