@@ -370,7 +370,10 @@ def watch(
     fmt: str = typer.Option("keep", "--format", help="keep|jpg|jpeg|png|tif|tiff|webp"),
     report: Path | None = typer.Option(None, "--report", help="JSON report, rewritten per round."),
     interval: float = typer.Option(2.0, help="Seconds between looks at the folder."),
-    settle: float = typer.Option(3.0, help="A file is complete once unchanged this long (s)."),
+    settle: float = typer.Option(
+        3.0, help="Without a close event, a file is complete once unchanged this long (s)."
+    ),
+    poll: bool = typer.Option(False, "--poll", help="No file-system events (network shares)."),
     max_idle: float | None = typer.Option(None, help="Stop after this long with nothing new."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
 ) -> None:
@@ -395,6 +398,7 @@ def watch(
             interval=interval,
             settle=settle,
             max_idle=max_idle,
+            poll=poll,
         )
     except BatchUsageError as exc:
         typer.echo(f"error: {exc}", err=True)

@@ -1,19 +1,22 @@
 """`abpn watch IN --out OUT`: a hot folder for tethered capture, with the batch's contract.
 
-A file is taken once it is complete: its size and mtime have not changed for `settle`
-seconds (polling, so it works on network shares where change events never arrive). Each
-round with something new runs the ordinary batch over IN (`run_batch`) with the files still
-arriving excluded, so everything `retouch` guarantees holds: atomic writes, the journal
-(finished files are skipped, never redone), per-file isolation, the report of the whole
-folder, Ctrl-C finishing or discarding the write in flight (exit 130).
+A file is taken once it is complete: the writer closed it after writing or renamed it into
+place (inotify events through `watchdog`), or -- on network shares, where such events never
+arrive, or with `--poll` -- its size and mtime have not changed for `settle` seconds. Each round
+with something new runs the ordinary batch over IN (`run_batch`) with the files still arriving
+excluded, so everything `retouch` guarantees holds: atomic writes, the journal (finished files
+are skipped, never redone), per-file isolation, the report of the whole folder, Ctrl-C
+finishing or discarding the write in flight (exit 130).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from abpn_cli.batch.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BatchUsageError
 from abpn_cli.batch.plan import walk_folder
@@ -22,13 +25,16 @@ from abpn_cli.batch.runner import run_batch
 from abpn_cli.batch.settings import BatchSettings
 from abpn_cli.imaging import SUPPORTED_SUFFIXES
 
+Stamp = tuple[int, int]  # (size, mtime_ns)
+
 
 @dataclass(frozen=True)
 class WatchSettings:
     batch: BatchSettings  # inputs: the one hot folder
-    interval: float = 2.0  # seconds between looks
-    settle: float = 3.0  # a file is complete when unchanged this long
+    interval: float = 2.0  # seconds between looks (events wake the loop sooner)
+    settle: float = 3.0  # without a close event, a file is complete when unchanged this long
     max_idle: float | None = None  # stop after this long with nothing new (scripts, tests)
+    poll: bool = False  # never use file-system events (network shares)
 
     def __post_init__(self) -> None:
         if len(self.batch.inputs) != 1 or not self.batch.inputs[0].is_dir():
@@ -37,17 +43,80 @@ class WatchSettings:
             raise BatchUsageError("--interval must be positive and --settle not negative")
 
 
-def _scan(folder: Path, recursive: bool) -> dict[Path, tuple[int, int]]:
+def _stamp(path: Path) -> Stamp | None:
+    try:
+        st = path.stat()
+    except OSError:  # removed meanwhile
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def _scan(folder: Path, recursive: bool) -> dict[Path, Stamp]:
     """(size, mtime_ns) of every supported photo under the folder right now."""
     found = {}
     for rel in walk_folder(folder, SUPPORTED_SUFFIXES, recursive):
-        path = folder.absolute() / rel
-        try:
-            st = path.stat()
-        except OSError:  # removed between the walk and the stat
-            continue
-        found[path] = (st.st_size, st.st_mtime_ns)
+        stamp = _stamp(folder.absolute() / rel)
+        if stamp is not None:
+            found[folder.absolute() / rel] = stamp
     return found
+
+
+@dataclass
+class Arrivals:
+    """Which files are complete: closed after writing (events) or unchanged for `settle` s."""
+
+    settle: float
+    wake: threading.Event = field(default_factory=threading.Event)
+    closed: dict[Path, Stamp] = field(default_factory=dict)  # stamp when the writer let go
+    stable_since: dict[Path, tuple[Stamp, float]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def complete(self, path: str | bytes) -> None:
+        """A writer closed `path` after writing, or renamed it into place (event thread)."""
+        p = Path(path.decode() if isinstance(path, bytes) else path).absolute()
+        stamp = _stamp(p)
+        if stamp is not None:
+            with self.lock:
+                self.closed[p] = stamp
+        self.wake.set()
+
+    def ready(self, current: dict[Path, Stamp], now: float) -> set[Path]:
+        with self.lock:
+            closed = dict(self.closed)
+        out = set()
+        for path, stamp in current.items():
+            if self.stable_since.get(path, (None, 0.0))[0] != stamp:
+                self.stable_since[path] = (stamp, now)
+            if closed.get(path) == stamp or now - self.stable_since[path][1] >= self.settle:
+                out.add(path)  # a close event only counts if nothing was written since
+        return out
+
+
+def start_events(folder: Path, recursive: bool, arrivals: Arrivals) -> tuple[Any, str]:
+    """A running watchdog observer (or None) and how the folder is watched, for the user."""
+    try:
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+    except ImportError:
+        return None, "polling (watchdog is not installed)"
+
+    class Handler(FileSystemEventHandler):
+        def on_closed(self, event: Any) -> None:
+            arrivals.complete(event.src_path)
+
+        def on_moved(self, event: Any) -> None:
+            arrivals.complete(event.dest_path)
+
+        def on_any_event(self, event: Any) -> None:
+            arrivals.wake.set()
+
+    observer = Observer()
+    try:
+        observer.schedule(Handler(), str(folder), recursive=recursive)
+        observer.start()
+    except OSError as exc:  # inotify watch limit, unsupported file system
+        return None, f"polling (no file-system events: {exc})"
+    return observer, "file-system events, polling as a fallback"
 
 
 def run_watch(
@@ -55,21 +124,20 @@ def run_watch(
 ) -> int:
     """Watch until Ctrl-C (or max_idle); returns the exit code (0, 1 if a file failed, 130)."""
     folder = settings.batch.inputs[0]
-    stable_since: dict[Path, tuple[tuple[int, int], float]] = {}
-    taken: dict[Path, tuple[int, int]] = {}
+    arrivals = Arrivals(settings.settle)
+    observer, how = (None, "polling (--poll)")
+    if not settings.poll:
+        observer, how = start_events(folder, settings.batch.recursive, arrivals)
+    say(f"watching by {how}")
+    taken: dict[Path, Stamp] = {}
+    said: frozenset[Path] = frozenset()
     failed = False
     last_new = time.monotonic()
     try:
         while True:
-            now = time.monotonic()
             current = _scan(folder, settings.batch.recursive)
-            for path, stamp in current.items():
-                if stable_since.get(path, (None, 0.0))[0] != stamp:
-                    stable_since[path] = (stamp, now)
             ready = {
-                p
-                for p, (st, t0) in stable_since.items()
-                if p in current and now - t0 >= settings.settle and taken.get(p) != st
+                p for p in arrivals.ready(current, time.monotonic()) if taken.get(p) != current[p]
             }
             waiting = frozenset(p for p in current if p not in ready and taken.get(p) != current[p])
             if ready:
@@ -79,11 +147,16 @@ def run_watch(
                 failed |= outcome.exit_code == EXIT_FAILED
                 taken.update((p, current[p]) for p in ready)
                 last_new = time.monotonic()
-            if waiting:
+            if waiting and waiting != said:
                 say(f"waiting for {len(waiting)} file(s) to finish arriving")
+            said = waiting
             if settings.max_idle is not None and time.monotonic() - last_new > settings.max_idle:
                 return EXIT_FAILED if failed else EXIT_OK
-            time.sleep(settings.interval)
+            arrivals.wake.wait(settings.interval)
+            arrivals.wake.clear()
     except KeyboardInterrupt:
         say("stopped watching")
         return EXIT_INTERRUPTED
+    finally:
+        if observer is not None:
+            observer.stop()

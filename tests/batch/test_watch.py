@@ -6,6 +6,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.batch.conftest import make_photo, outputs
 
 WRITER = """
@@ -19,8 +21,16 @@ with open(dest, "wb") as f:
 """
 
 
+@pytest.mark.parametrize(
+    ("mode", "settle", "how"),
+    [
+        # events: a settle far longer than the test proves the close-after-write event is used
+        ([], "60", "watching by file-system events"),
+        (["--poll"], "1.0", "watching by polling (--poll)"),
+    ],
+)
 def test_slowly_copied_files_are_retouched_exactly_once_and_never_half_written(
-    tmp_path, tiny_model_file
+    tmp_path, tiny_model_file, mode, settle, how
 ):
     hot, out = tmp_path / "hot", tmp_path / "out"
     hot.mkdir()
@@ -41,7 +51,8 @@ def test_slowly_copied_files_are_retouched_exactly_once_and_never_half_written(
             "--interval",
             "0.2",
             "--settle",
-            "1.0",
+            settle,
+            *mode,
             "--max-idle",
             "6",
             "--report",
@@ -52,6 +63,8 @@ def test_slowly_copied_files_are_retouched_exactly_once_and_never_half_written(
         text=True,
     )
     try:
+        head = [watcher.stdout.readline() for _ in range(2)]  # started, then how it watches
+        assert any(how in line for line in head), head  # files closed before it are settled
         for i, src in enumerate(sources):  # chunked writes, 0.4 s apart: ~2 s per file
             subprocess.run(
                 [sys.executable, "-c", WRITER, str(src), str(hot / f"shot{i}.png"), "5"],
@@ -94,7 +107,9 @@ def test_ctrl_c_stops_watching_with_exit_130(tmp_path, tiny_model_file):
         stderr=subprocess.STDOUT,
         text=True,
     )
-    time.sleep(3)
+    head = [watcher.stdout.readline() for _ in range(2)]  # it is watching now
+    assert "watching by" in head[-1], head
+    time.sleep(0.5)
     watcher.send_signal(signal.SIGINT)
     log, _ = watcher.communicate(timeout=30)
     assert watcher.returncode == 130, log
