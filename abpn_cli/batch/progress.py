@@ -30,14 +30,23 @@ class BatchUI(Protocol):
     def plan_line(self, source: str, output: str, label: str) -> None: ...
     def start(self, total: int, skipped: int) -> None: ...
     def started(self, source: str) -> None: ...
+    def tiles(self, source: str, done: int, total: int) -> None: ...
     def finished(self, result: FileResult, source: str) -> None: ...
     def close(self) -> None: ...
 
 
 class _RateColumn(ProgressColumn):
+    """Files and megapixels per second since the start (the ETA uses rich's own estimate)."""
+
     def render(self, task: Task) -> Text:
-        speed = task.speed
-        return Text(f"{speed:.2f} img/s" if speed else "-.-- img/s", style="progress.data.speed")
+        elapsed = task.elapsed or 0.0
+        if not task.completed or elapsed <= 0:
+            return Text("-.-- img/s", style="progress.data.speed")
+        mp = task.fields.get("megapixels", 0.0)
+        return Text(
+            f"{task.completed / elapsed:.2f} img/s {mp / elapsed:.1f} MP/s {mp:.0f} MP",
+            style="progress.data.speed",
+        )
 
 
 class ConsoleUI:
@@ -59,6 +68,7 @@ class ConsoleUI:
         self._task = None
         self._total = 0
         self._done = 0
+        self._megapixels = 0.0
 
     def _line(self, text: str, stream: TextIO) -> None:
         with self._lock:
@@ -96,7 +106,7 @@ class ConsoleUI:
                 console=Console(file=self.stderr),
                 transient=False,
             )
-            self._task = progress.add_task("retouching", total=total, current="")
+            self._task = progress.add_task("retouching", total=total, current="", megapixels=0.0)
             progress.start()
             self._progress = progress
 
@@ -104,10 +114,17 @@ class ConsoleUI:
         if self._progress is not None and self._task is not None:
             self._progress.update(self._task, current=source)
 
+    def tiles(self, source: str, done: int, total: int) -> None:
+        """The current file's own progress: full-resolution tiles done (a 6K frame takes s)."""
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, current=f"{source}  tile {done}/{total}")
+
     def finished(self, result: FileResult, source: str) -> None:
         with self._lock:
             self._done += 1
             done = self._done
+            if result.width and result.height:
+                self._megapixels += result.width * result.height / 1e6
         count = f"[{done:>{len(str(self._total))}}/{self._total}]"
         if result.status == "failed":
             prefix = "" if self.quiet or self._progress is not None else f"{count} "
@@ -118,11 +135,13 @@ class ConsoleUI:
                 self.stderr,
             )
         if self._progress is not None and self._task is not None:
-            self._progress.advance(self._task)
+            self._progress.update(self._task, advance=1, megapixels=self._megapixels)
 
     def close(self) -> None:
         with self._lock:
             if self._progress is not None:
+                if self._task is not None:  # the bar stays on screen: no stale "tile k/n"
+                    self._progress.update(self._task, current="")
                 self._progress.stop()
                 self._progress = None
 
@@ -151,6 +170,9 @@ class RecordingUI:
         self._add(f"start {total} {skipped}")
 
     def started(self, source: str) -> None:
+        pass
+
+    def tiles(self, source: str, done: int, total: int) -> None:
         pass
 
     def finished(self, result: FileResult, source: str) -> None:

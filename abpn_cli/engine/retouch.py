@@ -10,6 +10,7 @@ cost follows the edited area, not the image area.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -209,8 +210,16 @@ class _SkipMaps:
 
 
 @torch.inference_mode()
-def retouch(model: LoadedModel, pixels: np.ndarray, options: RetouchOptions) -> RetouchResult:
-    """Retouch one (H, W, 3) uint8/uint16 image; the result has the input's shape and dtype."""
+def retouch(
+    model: LoadedModel,
+    pixels: np.ndarray,
+    options: RetouchOptions,
+    on_tile: Callable[[int, int], None] | None = None,
+) -> RetouchResult:
+    """Retouch one (H, W, 3) uint8/uint16 image; the result has the input's shape and dtype.
+
+    `on_tile(done, total)` is told after each full-resolution tile (the UI's per-file bar).
+    """
     start = time.perf_counter()
     if pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) image, got shape {pixels.shape}")
@@ -246,7 +255,9 @@ def retouch(model: LoadedModel, pixels: np.ndarray, options: RetouchOptions) -> 
     tiles = tile_grid(height, width, ph, pw, options.tile, HALO)
     skipped = 0
     fine0 = gauss[0]
-    for t in tiles:
+    for k, t in enumerate(tiles):
+        if on_tile is not None:
+            on_tile(k, len(tiles))
         hy, hx = min(t.y1, height), min(t.x1, width)
         if options.skip_untouched and maps.untouched(t, 0):
             out[t.y0 : hy, t.x0 : hx] = pixels[t.y0 : hy, t.x0 : hx]

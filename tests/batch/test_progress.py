@@ -1,0 +1,50 @@
+"""What a batch prints: stable plain lines off a TTY, errors only with --quiet, a bar on a TTY."""
+
+import io
+from pathlib import Path
+
+import pytest
+
+from abpn_cli.batch.progress import ConsoleUI
+from abpn_cli.batch.report import FileResult
+
+
+def _results() -> list[tuple[FileResult, str]]:
+    ok = FileResult(Path("/in/a.jpg"), Path("/out/a.jpg"), "ok", None, 6000, 4000, 8, 1.25)
+    bad = FileResult(Path("/in/b.jpg"), Path("/out/b.jpg"), "failed", "truncated JPEG")
+    return [(ok, "in/a.jpg"), (bad, "in/b.jpg")]
+
+
+def _run(quiet: bool, tty: bool) -> str:
+    err = io.StringIO()
+    ui = ConsoleUI(quiet=quiet, stdout=io.StringIO(), stderr=err, tty=tty)
+    ui.start(2, 0)
+    for result, shown in _results():
+        ui.started(shown)
+        ui.tiles(shown, 3, 96)
+        ui.finished(result, shown)
+    ui.close()
+    return err.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("quiet", "expected"),
+    [
+        (
+            False,
+            "[1/2] ok      in/a.jpg -> /out/a.jpg (1.25 s)\n"
+            "[2/2] failed: in/b.jpg: truncated JPEG\n",
+        ),
+        (True, "failed: in/b.jpg: truncated JPEG\n"),
+    ],
+)
+def test_off_a_tty_each_file_is_one_parseable_line(quiet, expected):
+    assert _run(quiet, tty=False) == expected
+
+
+def test_on_a_tty_the_bar_counts_files_and_megapixels_and_leaves_no_stale_tile():
+    text = _run(False, tty=True)
+    flat = " ".join(text.split())  # rich wraps at the (unknown) terminal width
+    assert "2/2" in flat and "24 MP" in flat  # one 6000x4000 frame done
+    assert "failed: in/b.jpg: truncated JPEG" in text
+    assert "tile 3/96" not in text.splitlines()[-1]
