@@ -13,7 +13,7 @@ import os
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from abpn_cli.batch.fsutil import atomic_write_bytes, input_probe
 from abpn_cli.batch.plan import Job
@@ -113,6 +113,12 @@ def compact_if_needed(path: Path, state: JournalState) -> bool:
     data = b"".join(r.to_line() for r in state.records.values())
     atomic_write_bytes(path, data)
     return True
+
+
+class JournalSink(Protocol):
+    """Where the write stage puts a finished file's record (the file, or a worker's hand-back)."""
+
+    def append(self, record: JournalRecord) -> None: ...
 
 
 class Journal:

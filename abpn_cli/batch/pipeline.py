@@ -24,7 +24,7 @@ from abpn_cli.batch.fsutil import (
     existing_file,
     is_fatal_write_error,
 )
-from abpn_cli.batch.journal import InputStamp, Journal, JournalRecord, stamp_input
+from abpn_cli.batch.journal import InputStamp, JournalRecord, JournalSink, stamp_input
 from abpn_cli.batch.plan import Job, Plan
 from abpn_cli.batch.progress import BatchUI
 from abpn_cli.batch.queues import ByteBoundedQueue, Closed
@@ -122,7 +122,7 @@ class BatchContext:
     plan: Plan
     model: LoadedModel
     fingerprint: str
-    journal: Journal
+    journal: JournalSink  # the journal file, or a Ray worker's hand-back to the driver
     ui: BatchUI
     stop: StopControl
     book: ResultBook
@@ -172,7 +172,12 @@ def retouch_stage(ctx: BatchContext, item: Decoded) -> Retouched | FileResult | 
     ctx.ui.started(job.shown)
     try:
         with ctx.stop.abortable():
-            result = retouch(ctx.model, photo.pixels, ctx.options)
+            result = retouch(
+                ctx.model,
+                photo.pixels,
+                ctx.options,
+                lambda done, total: ctx.ui.tiles(job.shown, done, total),
+            )
     except KeyboardInterrupt:
         return ABANDONED
     except MemoryError:
@@ -355,25 +360,30 @@ def run_pipelined(ctx: BatchContext, jobs: list[Job]) -> None:
         ctx.book.freeze()
 
 
+def process_file(ctx: BatchContext, job: Job) -> FileResult | _Interrupted:
+    """Read, retouch and write one file: the unit a Ray worker runs too (same bytes out)."""
+    item = read_stage(ctx, job)
+    if isinstance(item, FileResult):
+        return item
+    out = retouch_stage(ctx, item)
+    del item
+    if isinstance(out, _Interrupted) or ctx.stop.stopped:
+        return ABANDONED
+    if isinstance(out, FileResult):
+        return out
+    return write_stage(ctx, out)
+
+
 def run_simple(ctx: BatchContext, jobs: list[Job]) -> None:
     """The same stages one after another: the sequential baseline for benchmarks."""
     try:
         for job in jobs:
             if ctx.stop.stopped:
                 break
-            item = read_stage(ctx, job)
-            if isinstance(item, FileResult):
-                ctx.book.record(job, item)
-                continue
-            out = retouch_stage(ctx, item)
-            del item
-            if isinstance(out, _Interrupted) or ctx.stop.stopped:
+            result = process_file(ctx, job)
+            if isinstance(result, _Interrupted):
                 break
-            if isinstance(out, FileResult):
-                ctx.book.record(job, out)
-                continue
-            ctx.book.record(job, write_stage(ctx, out))
-            del out
+            ctx.book.record(job, result)
     finally:
         ctx.book.freeze()
 
@@ -382,6 +392,7 @@ __all__ = [
     "INTERRUPTED",
     "BatchContext",
     "ResultBook",
+    "process_file",
     "read_stage",
     "retouch_stage",
     "run_pipelined",
