@@ -125,6 +125,27 @@ def bench(
     console.print(table)
 
 
+def _cluster_driver(cluster: str, address: str | None, workers: int | None):
+    """None for a local run; for `--cluster ray` the Ray driver, or a one-line exit 2/4."""
+    if cluster.lower() == "none":
+        return None
+    if cluster.lower() != "ray":
+        raise _err(f"--cluster must be none or ray, not {cluster!r}", EXIT_USAGE)
+    from abpn_cli.batch.cluster import ClusterSettings, RayDriver, import_ray
+    from abpn_cli.batch.errors import BatchEnvironmentError
+
+    try:
+        settings = ClusterSettings(address=address, workers=workers)
+    except ValueError as exc:
+        raise _err(str(exc), EXIT_USAGE) from exc
+    try:
+        import_ray()
+    except BatchEnvironmentError as exc:
+        typer.echo(f"error: {exc}", err=True)  # one unwrapped line, as cron logs want it
+        raise typer.Exit(EXIT_ENVIRONMENT) from exc
+    return RayDriver(settings)
+
+
 @app.command()
 def retouch(
     inputs: list[Path] = typer.Argument(..., help="Photos and/or folders (walked recursively)."),
@@ -158,6 +179,18 @@ def retouch(
     tile: int | None = typer.Option(None, "--tile", help="Advanced: level-0 tile side."),
     review_page: bool = typer.Option(
         False, "--review", help="Then write the offline review page OUT/_review/index.html."
+    ),
+    cluster: str = typer.Option(
+        "none", "--cluster", help="none|ray: spread the files over a Ray cluster's workers."
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        help="Ray cluster (host:port); 'local' starts one here.",
+        show_default="RAY_ADDRESS",
+    ),
+    ray_workers: int | None = typer.Option(
+        None, "--ray-workers", help="Ray workers [one per GPU, else one per CPU]."
     ),
 ) -> None:
     """Retouch photos into OUT; resumable, never touches the inputs (see docs/PRODUCT.md)."""
@@ -195,7 +228,8 @@ def retouch(
     except BatchUsageError as exc:
         typer.echo(f"error: {exc}", err=True)  # unwrapped: cron logs get grepped
         raise typer.Exit(EXIT_USAGE) from exc
-    outcome = run_batch(settings, ConsoleUI(quiet=quiet))
+    driver = _cluster_driver(cluster, ray_address, ray_workers) if not dry_run else None
+    outcome = run_batch(settings, ConsoleUI(quiet=quiet), driver=driver)
     if outcome.exit_code and outcome.message:
         typer.echo(f"error: {outcome.message}", err=True)
     elif not quiet and outcome.message:

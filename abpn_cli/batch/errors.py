@@ -20,5 +20,9 @@ class NothingToProcessError(Exception):
     """No supported photo was found in the inputs (exit 3)."""
 
 
+class BatchEnvironmentError(Exception):
+    """The machine or cluster cannot run the batch (exit 4), found before any file was sent."""
+
+
 class OutputLockedError(Exception):
     """Another abpn run holds the lock on OUT (exit 4: the environment is busy)."""

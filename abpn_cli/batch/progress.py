@@ -130,8 +130,10 @@ class ConsoleUI:
             prefix = "" if self.quiet or self._progress is not None else f"{count} "
             self._line(f"{prefix}failed: {source}: {result.error}", self.stderr)
         elif not self.quiet and self._progress is None:
+            on = f" on {result.worker}" if result.worker else ""  # --cluster ray
             self._line(
-                f"{count} {result.status:<7} {source} -> {result.output} ({result.seconds:.2f} s)",
+                f"{count} {result.status:<7} {source} -> {result.output} "
+                f"({result.seconds:.2f} s{on})",
                 self.stderr,
             )
         if self._progress is not None and self._task is not None:

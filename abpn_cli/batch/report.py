@@ -31,6 +31,7 @@ class FileResult:
     edit: EditSummary | None = None  # what the model changed (this run, or from the journal)
     done_before: tuple[str, str] | None = None  # (run id, finished) of a file a rerun skipped
     qa_only: bool = False  # only QA dumps were written; the output was already done
+    worker: str | None = None  # the Ray worker that did it (`--cluster ray`), else None
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -49,6 +50,8 @@ class FileResult:
             data["done_in_run"], data["finished"] = self.done_before
         if self.qa_only:
             data["qa_only"] = True
+        if self.worker is not None:
+            data["worker"] = self.worker
         return data
 
 

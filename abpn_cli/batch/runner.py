@@ -10,7 +10,7 @@ import dataclasses
 import os
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +30,7 @@ from abpn_cli.batch.errors import (
     EXIT_NOTHING,
     EXIT_OK,
     EXIT_USAGE,
+    BatchEnvironmentError,
     BatchUsageError,
     NothingToProcessError,
 )
@@ -70,6 +71,10 @@ from abpn_cli.imaging import SUPPORTED_SUFFIXES
 DUST_MAP_NAME = "dust-map.png"
 
 Mode = Literal["pipelined", "simple"]
+# Runs the per-file work in place of the local pipeline (`cluster.RayDriver`); it may raise
+# BatchEnvironmentError before it sends any file (exit 4).
+Driver = Callable[[BatchContext, list[Job]], None]
+_LOCAL: dict[str, Driver] = {"pipelined": run_pipelined, "simple": run_simple}
 
 
 @dataclass(frozen=True)
@@ -94,13 +99,14 @@ def run_batch(
     ui: BatchUI,
     mode: Mode = "pipelined",
     suffixes: Iterable[str] = SUPPORTED_SUFFIXES,
+    driver: Driver | None = None,
 ) -> BatchOutcome:
     """Run the whole batch; never raises for per-file or environment problems."""
     stop = StopControl()
     started = time.perf_counter()
     try:
         with stop.signals_installed():
-            return _run(settings, ui, mode, frozenset(suffixes), stop, started)
+            return _run(settings, ui, driver or _LOCAL[mode], frozenset(suffixes), stop, started)
     finally:
         ui.close()
 
@@ -108,7 +114,7 @@ def run_batch(
 def _run(
     settings: BatchSettings,
     ui: BatchUI,
-    mode: Mode,
+    driver: Driver,
     suffixes: frozenset[str],
     stop: StopControl,
     started: float,
@@ -127,9 +133,11 @@ def _run(
     if settings.dry_run:
         return _dry_run(settings, plan, ui)
 
+    # a cluster's workers load the model on their own devices; here it is only checked
+    device = settings.device if driver in _LOCAL.values() else "cpu"
     try:
         with stop.abortable():
-            model = load_model(settings.model, settings.device)
+            model = load_model(settings.model, device)
     except EngineError as exc:
         results = _unprocessed(plan.jobs, "model could not be loaded")
         return _finish(settings, ui, info, results, None, started, EXIT_ENVIRONMENT, str(exc))
@@ -151,7 +159,10 @@ def _run(
         message = f"another abpn run is writing into {settings.out} (lock {lock.path} is held)"
         return _finish(settings, ui, info, results, None, started, EXIT_ENVIRONMENT, message)
     try:
-        results = _process(settings, ui, mode, plan, model, stop)
+        results = _process(settings, ui, driver, plan, model, stop)
+    except BatchEnvironmentError as exc:  # e.g. the cluster is unreachable: nothing was sent
+        results = _unprocessed(plan.jobs, "the workers could not start")
+        return _finish(settings, ui, info, results, None, started, EXIT_ENVIRONMENT, str(exc))
     except KeyboardInterrupt:  # only possible before processing starts (abortable phases)
         stop.request(INTERRUPTED)
         results = _unprocessed(plan.jobs, INTERRUPTED)
@@ -168,7 +179,7 @@ def _run(
 def _process(
     settings: BatchSettings,
     ui: BatchUI,
-    mode: Mode,
+    driver: Driver,
     plan: Plan,
     model: LoadedModel,
     stop: StopControl,
@@ -203,7 +214,9 @@ def _process(
     )
     ui.start(len(todo), len(plan.jobs) - len(todo))
     try:
-        (run_pipelined if mode == "pipelined" else run_simple)(ctx, todo)
+        driver(ctx, todo)
+    except BatchEnvironmentError:
+        raise
     except Exception as exc:  # a bug: still report what was done, exit 1
         stop.request(f"internal error: {type(exc).__name__}: {exc}")
         ui.error(f"internal error: {type(exc).__name__}: {exc}")

@@ -1,0 +1,300 @@
+"""`abpn retouch --cluster ray`: the same batch, its files spread over a Ray cluster's actors.
+
+The driver (this process) plans, locks OUT, keeps the journal and the report exactly as a
+local run does (`runner.py`); only the per-file work moves to long-lived actors
+(`cluster_worker.py`). Files go out as paths, at most `inflight` per actor (backpressure: no
+frame is queued anywhere but on the worker that will process it). A worker that dies costs
+each file it held a retry, up to `file_retries`, then "worker lost". Ray is imported lazily,
+so the package works without the `ray` extra.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import logging
+import os
+import secrets
+import signal
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from abpn_cli.batch.cluster_worker import FileWorker, WorkerOutcome, WorkerSpec
+from abpn_cli.batch.errors import BatchEnvironmentError
+from abpn_cli.batch.fsutil import (
+    atomic_write_bytes,
+    clean_stale_temps,
+    describe_os_error,
+    is_fatal_write_error,
+)
+from abpn_cli.batch.pipeline import BatchContext
+from abpn_cli.batch.plan import Job
+from abpn_cli.batch.report import FileResult
+
+RAY_HINT = "pip install 'abpn[ray]'"
+WORKER_LOST = "worker lost"  # error prefix of a file whose workers kept dying
+POLL_SECONDS = 0.2  # how often the dispatch loop looks at the stop flag
+STOP_GRACE_SECONDS = 3.0  # on a stop, results that arrive this soon are still journaled
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """How to reach the cluster and how hard to use it (defaults suit most clusters)."""
+
+    address: str | None = None  # None: RAY_ADDRESS, else a new local cluster; "local": new one
+    workers: int | None = None  # None: one per GPU, else one per `cpus_per_worker` CPUs
+    cpus_per_worker: int = 1
+    inflight: int = 2  # files sent ahead to one actor: one computing, one waiting
+    file_retries: int = 2  # a file whose worker died is sent again this many times
+    worker_restarts: int = 3  # Ray restarts a dead actor (model reloaded) this many times
+    start_timeout: float = 300.0  # seconds for the actors to be placed and load the model
+    local_cpus: int | None = None  # CPUs of a cluster started here (None: all)
+
+    def __post_init__(self) -> None:
+        if (self.workers is not None and self.workers < 1) or self.cpus_per_worker < 1:
+            raise ValueError("--ray-workers and CPUs per worker must be at least 1")
+        if self.inflight < 1 or self.file_retries < 0 or self.worker_restarts < 0:
+            raise ValueError("in-flight files must be >= 1, retries and restarts >= 0")
+
+
+def import_ray() -> Any:
+    """The ray module, or BatchEnvironmentError with the one line that says how to get it."""
+    try:
+        return importlib.import_module("ray")
+    except ImportError as exc:
+        raise BatchEnvironmentError(
+            f"--cluster ray needs Ray, which is not installed here: {RAY_HINT}"
+        ) from exc
+
+
+@dataclass
+class _Slot:
+    """One actor and what the driver knows of it."""
+
+    actor: Any
+    name: str
+    inflight: int = 0
+    losses: int = 0
+    dead: bool = False
+
+
+class RayDriver:
+    """Called by the runner in place of the local pipeline, with the same context."""
+
+    def __init__(self, cluster: ClusterSettings | None = None) -> None:
+        self.cluster = cluster or ClusterSettings()
+
+    def __call__(self, ctx: BatchContext, jobs: list[Job]) -> None:
+        ray = import_ray()
+        started_here = _connect(ray, self.cluster)
+        slots: list[_Slot] = []
+        token = secrets.token_hex(8)
+        probe = ctx.plan.state_dir / f"cluster-probe-{token}"  # kept for restarted actors too
+        try:
+            atomic_write_bytes(probe, token.encode())
+            slots = _start_workers(ray, ctx, self.cluster, (probe, token))
+            _Dispatcher(ray, ctx, slots, self.cluster).run(jobs)
+        finally:
+            ctx.book.freeze()
+            with contextlib.suppress(OSError):
+                probe.unlink()
+            for slot in slots:
+                with contextlib.suppress(Exception):
+                    ray.kill(slot.actor, no_restart=True)
+            if started_here:
+                ray.shutdown()
+            removed = clean_stale_temps(ctx.plan.out)  # what killed workers were writing
+            if removed:
+                ctx.ui.warn(f"removed {len(removed)} temp file(s) left by stopped workers")
+
+
+def _connect(ray: Any, cluster: ClusterSettings) -> bool:
+    """Join (or start) the cluster; True if this call started Ray and must shut it down.
+
+    ray.init installs its own SIGINT/SIGTERM handlers; the batch's are put back, so Ctrl-C
+    still means "stop cleanly, report, exit 130".
+    """
+    if ray.is_initialized():  # a script or test already connected: use that cluster
+        return False
+    kwargs: dict[str, Any] = {
+        "include_dashboard": False,
+        "log_to_driver": False,
+        "logging_level": logging.WARNING,
+    }
+    if cluster.address == "local":
+        kwargs["num_cpus"] = cluster.local_cpus
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        ray.init(address=cluster.address, **kwargs)
+    except Exception as exc:
+        where = cluster.address or os.environ.get("RAY_ADDRESS") or "a new local cluster"
+        raise BatchEnvironmentError(f"cannot connect to Ray at {where}: {exc}") from exc
+    finally:
+        for sig, handler in handlers.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+    return True
+
+
+def _start_workers(
+    ray: Any, ctx: BatchContext, cluster: ClusterSettings, probe: tuple[Path, str]
+) -> list[_Slot]:
+    """Create the actors, wait until each has loaded the model; drop those that could not."""
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0)) if ctx.settings.device != "cpu" else 0
+    count = (
+        cluster.workers or gpus or max(1, int(resources.get("CPU", 1)) // cluster.cpus_per_worker)
+    )
+    spec = WorkerSpec(
+        settings=ctx.settings,
+        plan=dataclasses.replace(ctx.plan, jobs=(), skipped=()),
+        fingerprint=ctx.fingerprint,
+        run_id=ctx.run_id,
+        model_sha256=ctx.model.sha256,
+        device="cuda" if gpus else "cpu",
+        threads=cluster.cpus_per_worker,
+        probe=probe[0],
+        token=probe[1],
+    )
+    remote = ray.remote(FileWorker).options(
+        num_cpus=cluster.cpus_per_worker,
+        num_gpus=1 if gpus else 0,
+        max_restarts=cluster.worker_restarts,
+        max_task_retries=0,  # the driver decides about retries: it counts them per file
+    )
+    # by value, not ray.put: a restarted actor must not depend on an object that may be gone
+    actors = [remote.remote(f"w{i}", spec) for i in range(count)]
+    return _await_ready(ray, ctx, actors, cluster.start_timeout)
+
+
+def _await_ready(ray: Any, ctx: BatchContext, actors: list[Any], timeout: float) -> list[_Slot]:
+    calls = {actor.describe.remote(): actor for actor in actors}
+    ready, late = ray.wait(list(calls), num_returns=len(calls), timeout=timeout)
+    slots: list[_Slot] = []
+    problems: list[str] = []
+    for ref in ready:
+        try:
+            name, problem = ray.get(ref)
+        except ray.exceptions.RayError as exc:
+            name, problem = "worker", f"could not start: {_first_line(exc)}"
+        if problem is None:
+            slots.append(_Slot(calls[ref], name))
+        else:
+            problems.append(problem)
+            ray.kill(calls[ref], no_restart=True)
+    for ref in late:
+        problems.append(f"a worker was not placed within {timeout:.0f} s (too few free CPUs/GPUs)")
+        ray.kill(calls[ref], no_restart=True)
+    if not slots:
+        raise BatchEnvironmentError("no Ray worker could start: " + "; ".join(problems[:3]))
+    for problem in problems:
+        ctx.ui.warn(f"Ray worker dropped: {problem}")
+    return slots
+
+
+def _first_line(exc: BaseException) -> str:
+    """A remote exception's own message (RayTaskError.cause), not Ray's traceback banner."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException):
+        return f"{type(cause).__name__}: {cause}"
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+class _Dispatcher:
+    """Keeps every live actor fed with up to `inflight` files and collects what comes back."""
+
+    def __init__(
+        self, ray: Any, ctx: BatchContext, slots: list[_Slot], cluster: ClusterSettings
+    ) -> None:
+        self.ray, self.ctx, self.slots, self.cluster = ray, ctx, slots, cluster
+        self.pending: deque[Job] = deque()
+        self.inflight: dict[Any, tuple[Job, _Slot]] = {}
+        self.attempts: dict[int, int] = {}
+
+    def run(self, jobs: list[Job]) -> None:
+        self.pending.extend(jobs)
+        while (self.pending or self.inflight) and not self.ctx.stop.stopped:
+            self._fill()
+            if not self.inflight:
+                self.ctx.stop.request("all Ray workers lost")
+                break
+            ready, _ = self.ray.wait(list(self.inflight), num_returns=1, timeout=POLL_SECONDS)
+            for ref in ready:
+                self._collect(ref)
+        if self.inflight:  # stopping: keep what finishes within the grace, drop the rest
+            done, _ = self.ray.wait(
+                list(self.inflight), num_returns=len(self.inflight), timeout=STOP_GRACE_SECONDS
+            )
+            for ref in done:
+                self._collect(ref, retry=False)
+
+    def _fill(self) -> None:
+        for slot in self.slots:
+            while self.pending and not slot.dead and slot.inflight < self.cluster.inflight:
+                job = self.pending.popleft()
+                self.inflight[slot.actor.process.remote(job)] = (job, slot)
+                slot.inflight += 1
+                self.ctx.ui.started(job.shown)
+
+    def _collect(self, ref: Any, retry: bool = True) -> None:
+        job, slot = self.inflight.pop(ref)
+        slot.inflight -= 1
+        try:
+            outcome: WorkerOutcome = self.ray.get(ref)
+        except self.ray.exceptions.RayActorError as exc:
+            self._lost(job, slot, exc, retry)
+            return
+        except self.ray.exceptions.RayError as exc:  # a bug on the worker: this file only
+            self.ctx.book.record(job, _failed(job, f"worker error: {_first_line(exc)}"))
+            return
+        if outcome.problem is not None:  # restarted, but could not start again: drop it
+            slot.dead = True
+            self.ctx.ui.warn(f"Ray worker dropped: {outcome.problem}")
+            self.pending.appendleft(job)
+            return
+        slot.name = outcome.result.worker or slot.name  # a restarted actor has a new pid
+        self._accept(job, outcome)
+
+    def _accept(self, job: Job, outcome: WorkerOutcome) -> None:
+        """Journal first, then report: an 'ok' in the report is always resumable."""
+        result = outcome.result
+        if outcome.record is not None:
+            try:
+                self.ctx.journal.append(outcome.record)
+            except OSError as exc:
+                reason = describe_os_error(exc)
+                if is_fatal_write_error(exc):
+                    self.ctx.stop.request(reason)
+                result = dataclasses.replace(
+                    result, status="failed", error=f"cannot write the journal: {reason}", edit=None
+                )
+        if outcome.stop_reason is not None:  # disk full on the shared OUT: stop everyone
+            self.ctx.stop.request(outcome.stop_reason)
+        self.ctx.book.record(job, result)
+
+    def _lost(self, job: Job, slot: _Slot, exc: BaseException, retry: bool) -> None:
+        """The actor died under this file: retry it elsewhere (bounded), else fail it."""
+        slot.losses += 1
+        if slot.losses > self.cluster.worker_restarts:
+            slot.dead = True  # Ray will not restart it again
+        tries = self.attempts[job.index] = self.attempts.get(job.index, 0) + 1
+        if retry and tries <= self.cluster.file_retries:
+            self.ctx.ui.warn(
+                f"{WORKER_LOST}: {slot.name} died while on {job.shown}; "
+                f"sending it again ({tries}/{self.cluster.file_retries})"
+            )
+            self.pending.appendleft(job)
+            return
+        why = f"{WORKER_LOST}: {slot.name} died while on this file ({tries} attempt(s))"
+        self.ctx.book.record(job, _failed(job, why, slot.name))
+
+
+def _failed(job: Job, reason: str, worker: str | None = None) -> FileResult:
+    return FileResult(job.source, job.output, "failed", reason, worker=worker)
+
+
+__all__ = ["WORKER_LOST", "ClusterSettings", "RayDriver", "import_ray"]
