@@ -17,6 +17,7 @@ import logging
 import os
 import secrets
 import signal
+import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,9 @@ class RayDriver:
         self.cluster = cluster or ClusterSettings()
 
     def __call__(self, ctx: BatchContext, jobs: list[Job]) -> None:
+        if not jobs:  # a rerun with everything done needs no cluster at all
+            ctx.book.freeze()
+            return
         ray = import_ray()
         started_here = _connect(ray, self.cluster)
         slots: list[_Slot] = []
@@ -145,6 +149,8 @@ def _start_workers(
     """Create the actors, wait until each has loaded the model; drop those that could not."""
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0)) if ctx.settings.device != "cpu" else 0
+    if ctx.settings.device.startswith("cuda") and not gpus:
+        raise BatchEnvironmentError(f"--device {ctx.settings.device}: the Ray cluster has no GPU")
     count = (
         cluster.workers or gpus or max(1, int(resources.get("CPU", 1)) // cluster.cpus_per_worker)
     )
@@ -171,8 +177,18 @@ def _start_workers(
 
 
 def _await_ready(ray: Any, ctx: BatchContext, actors: list[Any], timeout: float) -> list[_Slot]:
+    """Slots of the actors that started; polled, so Ctrl-C is not held up by a slow start."""
     calls = {actor.describe.remote(): actor for actor in actors}
-    ready, late = ray.wait(list(calls), num_returns=len(calls), timeout=timeout)
+    ready: list[Any] = []
+    late = list(calls)
+    deadline = time.monotonic() + timeout
+    while late and time.monotonic() < deadline and not ctx.stop.stopped:
+        done, late = ray.wait(late, num_returns=len(late), timeout=POLL_SECONDS)
+        ready.extend(done)
+    if ctx.stop.stopped:
+        for actor in actors:
+            ray.kill(actor, no_restart=True)
+        return []
     slots: list[_Slot] = []
     problems: list[str] = []
     for ref in ready:
@@ -230,7 +246,7 @@ class _Dispatcher:
                 list(self.inflight), num_returns=len(self.inflight), timeout=STOP_GRACE_SECONDS
             )
             for ref in done:
-                self._collect(ref, retry=False)
+                self._collect(ref, stopping=True)
 
     def _fill(self) -> None:
         for slot in self.slots:
@@ -240,19 +256,24 @@ class _Dispatcher:
                 slot.inflight += 1
                 self.ctx.ui.started(job.shown)
 
-    def _collect(self, ref: Any, retry: bool = True) -> None:
+    def _collect(self, ref: Any, stopping: bool = False) -> None:
         job, slot = self.inflight.pop(ref)
         slot.inflight -= 1
         try:
             outcome: WorkerOutcome = self.ray.get(ref)
-        except self.ray.exceptions.RayActorError as exc:
-            self._lost(job, slot, exc, retry)
-            return
-        except self.ray.exceptions.RayError as exc:  # a bug on the worker: this file only
+        except self.ray.exceptions.RayError as exc:
+            if stopping:  # Ctrl-C may have reached the workers too: "not processed"
+                return
+            if isinstance(exc, self.ray.exceptions.RayActorError):
+                self._lost(job, slot, exc)
+                return
+            # a bug on the worker: this file only
             self.ctx.book.record(job, _failed(job, f"worker error: {_first_line(exc)}"))
             return
         if outcome.problem is not None:  # restarted, but could not start again: drop it
             slot.dead = True
+            if stopping:
+                return
             self.ctx.ui.warn(f"Ray worker dropped: {outcome.problem}")
             self.pending.appendleft(job)
             return
@@ -276,13 +297,13 @@ class _Dispatcher:
             self.ctx.stop.request(outcome.stop_reason)
         self.ctx.book.record(job, result)
 
-    def _lost(self, job: Job, slot: _Slot, exc: BaseException, retry: bool) -> None:
+    def _lost(self, job: Job, slot: _Slot, exc: BaseException) -> None:
         """The actor died under this file: retry it elsewhere (bounded), else fail it."""
         slot.losses += 1
         if slot.losses > self.cluster.worker_restarts:
             slot.dead = True  # Ray will not restart it again
         tries = self.attempts[job.index] = self.attempts.get(job.index, 0) + 1
-        if retry and tries <= self.cluster.file_retries:
+        if tries <= self.cluster.file_retries:
             self.ctx.ui.warn(
                 f"{WORKER_LOST}: {slot.name} died while on {job.shown}; "
                 f"sending it again ({tries}/{self.cluster.file_retries})"

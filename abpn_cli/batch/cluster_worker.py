@@ -21,6 +21,7 @@ from abpn_cli.batch.control import StopControl
 from abpn_cli.batch.journal import JournalRecord
 from abpn_cli.batch.pipeline import BatchContext, ResultBook, process_file
 from abpn_cli.batch.plan import Job, Plan
+from abpn_cli.batch.progress import BatchUI
 from abpn_cli.batch.report import NOT_DONE, FileResult
 from abpn_cli.batch.settings import BatchSettings
 
@@ -63,17 +64,8 @@ class _HeldRecords:
         self.record = record
 
 
-class _QuietUI:
-    """Workers show nothing: the driver's UI reports every result once."""
-
-    def warn(self, message: str) -> None: ...
-    def error(self, message: str) -> None: ...
-    def plan_line(self, source: str, output: str, label: str) -> None: ...
-    def start(self, total: int, skipped: int) -> None: ...
-    def started(self, source: str) -> None: ...
-    def tiles(self, source: str, done: int, total: int) -> None: ...
-    def finished(self, result: FileResult, source: str) -> None: ...
-    def close(self) -> None: ...
+class _QuietUI(BatchUI):
+    """Workers show nothing (the protocol's methods do nothing): the driver's UI reports."""
 
 
 class FileWorker:

@@ -84,7 +84,8 @@ def _torch_threads(n: int) -> Iterator[None]:
 
 
 def _driver(retries: int) -> RayDriver:
-    return RayDriver(ClusterSettings(workers=2, inflight=2, file_retries=retries))
+    cluster = ClusterSettings(workers=2, inflight=2, file_retries=retries, start_timeout=60)
+    return RayDriver(cluster)
 
 
 def test_killed_worker_costs_a_retry_and_the_batch_matches_a_local_run(
@@ -187,3 +188,14 @@ def test_ctrl_c_on_the_driver_stops_the_cluster_work_with_130_and_a_rerun_resume
     assert sum(r.status == "ok" for r in again.results) == summary["not_processed"]
     assert _journal_outputs(out) == Counter({o: 1 for o in outputs(out)})
     assert len(outputs(out)) == 3 * N_FILES
+
+
+def test_asking_for_cuda_on_a_cluster_without_gpus_is_exit_4_and_writes_no_output(
+    ray_cluster, tmp_path, tiny_model_file
+):
+    src, out = _shoot(tmp_path), tmp_path / "out"
+    settings = BatchSettings(inputs=(src,), out=out, model=tiny_model_file, device="cuda")
+    outcome = run_batch(settings, RecordingUI(), driver=_driver(2))
+    assert outcome.exit_code == EXIT_ENVIRONMENT
+    assert "no GPU" in (outcome.message or "")
+    assert outputs(out) == [] and not temp_files(out)
