@@ -48,3 +48,12 @@ def test_on_a_tty_the_bar_counts_files_and_megapixels_and_leaves_no_stale_tile()
     assert "2/2" in flat and "24 MP" in flat  # one 6000x4000 frame done
     assert "failed: in/b.jpg: truncated JPEG" in text
     assert "tile 3/96" not in text.splitlines()[-1]
+
+
+def test_a_file_done_by_a_ray_worker_names_the_worker_on_its_line():
+    err = io.StringIO()
+    ui = ConsoleUI(stdout=io.StringIO(), stderr=err, tty=False)
+    ui.start(1, 0)
+    done = FileResult(Path("/in/a.jpg"), Path("/out/a.jpg"), "ok", seconds=1.25, worker="w1@n2:42")
+    ui.finished(done, "in/a.jpg")
+    assert err.getvalue() == "[1/1] ok      in/a.jpg -> /out/a.jpg (1.25 s on w1@n2:42)\n"
