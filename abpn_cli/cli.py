@@ -190,7 +190,7 @@ def retouch(
         show_default="RAY_ADDRESS",
     ),
     ray_workers: int | None = typer.Option(
-        None, "--ray-workers", help="Ray workers [one per GPU, else one per CPU]."
+        None, "--ray-workers", help="Ray workers (default: one per GPU, else one per CPU)."
     ),
 ) -> None:
     """Retouch photos into OUT; resumable, never touches the inputs (see docs/PRODUCT.md)."""
