@@ -26,6 +26,7 @@ from tests.batch.conftest import make_photo, outputs, temp_files, tree_hashes
 
 REPO = Path(__file__).resolve().parents[2]
 N_FILES = 8
+TEST_SECONDS = 150  # ~15 s each here, on 2 busy cores
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,22 @@ def ray_cluster():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning")
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def time_bound():
+    """No test here may hang CI: each is cut off (as a failure) after TEST_SECONDS."""
+
+    def expire(_signum, _frame):
+        raise TimeoutError(f"cluster test ran over {TEST_SECONDS} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(TEST_SECONDS)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 class KillingUI(RecordingUI):
