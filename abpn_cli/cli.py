@@ -31,7 +31,7 @@ def export(
     out: Path = typer.Option(..., "--out", "-o", help="Model file to write (.pt)."),
 ) -> None:
     """Export a training checkpoint to a TorchScript model file for `abpn retouch --model`."""
-    from abpn_cli.engine import save_model_file
+    from abpn_cli.engine import ModelCard, save_model_file
     from abpn_cli.model import ABPN
     from abpn_cli.training.checkpoint import CheckpointError, load_checkpoint
 
@@ -41,8 +41,10 @@ def export(
         raise _err(str(exc), EXIT_USAGE) from exc
     model = ABPN(ckpt.model_config())
     model.load_state_dict(ckpt.model)
-    meta = {"trained_steps": ckpt.step, "metrics": ckpt.metrics, "source": checkpoint.name}
-    sha = save_model_file(model, out, meta)
+    card = ModelCard(
+        kind="export", steps=ckpt.step, init_from=checkpoint.name, details={"metrics": ckpt.metrics}
+    )
+    sha = save_model_file(model, out, card)
     Console().print(f"wrote {out} (sha256 {sha})")
 
 

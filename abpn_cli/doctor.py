@@ -71,8 +71,8 @@ def run_checks(model_path: Path | None, device: str) -> list[Check]:
 
 
 def describe_model(model) -> str:  # LoadedModel (lazy torch import)
-    """sha256, training steps and thumbnail, whichever writer made the file."""
-    meta = model.metadata
-    training = meta.get("training") if isinstance(meta.get("training"), dict) else {}
-    steps = training.get("steps", meta.get("trained_steps", meta.get("steps", "?")))
-    return f"sha256 {model.sha256[:12]}…, steps {steps}, thumbnail {model.config.thumbnail}"
+    """sha256, how it was made (kind, steps, samples) and thumbnail, whichever writer made it."""
+    from abpn_cli.engine.modelcard import ModelCard
+
+    card = ModelCard.from_meta(model.metadata)
+    return f"sha256 {model.sha256[:12]}…, {card.summary}, thumbnail {model.config.thumbnail}"

@@ -32,8 +32,10 @@ def make_tiny_model(seed: int = 0, mask_bias: float | None = None) -> ABPN:
 
 @pytest.fixture(scope="session")
 def tiny_model_file(tmp_path_factory) -> Path:
-    from abpn_cli.engine import save_model_file
+    from abpn_cli.engine import ModelCard, save_model_file
 
     path = tmp_path_factory.mktemp("models") / "tiny.pt"
-    save_model_file(make_tiny_model(), path, {"note": "random test weights"})
+    save_model_file(
+        make_tiny_model(), path, ModelCard(kind="test", details={"note": "random test weights"})
+    )
     return path

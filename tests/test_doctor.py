@@ -21,10 +21,10 @@ def test_doctor_fails_with_exit_4_when_the_model_is_missing(tmp_path):
 
 
 def test_model_description_reads_steps_from_the_training_metadata(tmp_path):
-    from abpn_cli.engine import save_model_file
+    from abpn_cli.engine import ModelCard, save_model_file
     from tests.conftest import make_tiny_model
 
     path = tmp_path / "m.pt"
-    save_model_file(make_tiny_model(), path, {"training": {"steps": 1234}})
+    save_model_file(make_tiny_model(), path, ModelCard(kind="train", steps=1234))
     text = describe_model(load_model(path, "cpu"))
     assert "steps 1234" in text and "thumbnail 64" in text

@@ -3,6 +3,7 @@
 from abpn_cli.engine.device import resolve_device
 from abpn_cli.engine.errors import EngineError
 from abpn_cli.engine.geometry import choose_levels, padded_size
+from abpn_cli.engine.modelcard import ModelCard
 from abpn_cli.engine.modelfile import (
     LoadedModel,
     default_model_path,
@@ -16,6 +17,7 @@ from abpn_cli.engine.retouch import RetouchOptions, RetouchResult, retouch
 __all__ = [
     "EngineError",
     "LoadedModel",
+    "ModelCard",
     "RetouchOptions",
     "RetouchResult",
     "choose_levels",

@@ -22,6 +22,7 @@ import torch
 from abpn_cli import __version__
 from abpn_cli.engine.device import resolve_device
 from abpn_cli.engine.errors import EngineError
+from abpn_cli.engine.modelcard import ModelCard
 from abpn_cli.model import ABPN, ABPNConfig
 
 FORMAT = "abpn-torchscript/1"
@@ -47,7 +48,7 @@ class LoadedModel:
     path: Path
     sha256: str
     config: ABPNConfig
-    metadata: dict = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)  # abpn.json; ModelCard.from_meta reads it
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     dtype: torch.dtype = torch.float32
     # The refining module's phi2 is exactly zero (as initialised, never trained): Eq. 5 is then
@@ -91,15 +92,15 @@ def weights_sha256(model: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def save_model_file(model: ABPN, path: Path, metadata: dict | None = None) -> str:
-    """Script `model`, write it atomically with its config and metadata; return file sha256."""
+def save_model_file(model: ABPN, path: Path, card: ModelCard | None = None) -> str:
+    """Script `model`, write it atomically with its config and card; return file sha256."""
     model = model.cpu().eval()
     meta = {
         "format": FORMAT,
         "abpn_version": __version__,
         "config": model.config.to_dict(),
         "weights_sha256": weights_sha256(model),
-        **(metadata or {}),
+        **(card or ModelCard(kind="unknown")).to_meta(),
     }
     scripted = torch.jit.script(model)
     path = Path(path)

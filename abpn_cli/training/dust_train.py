@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from abpn_cli.engine.modelcard import ModelCard
 from abpn_cli.model import ABPN, ABPNConfig
 from abpn_cli.training.dust import DustParams
 from abpn_cli.training.dust_data import DustBatch, DustSource, dust_sources, sample_batch
@@ -274,13 +275,13 @@ def start_run(settings: DustTrainSettings) -> DustRun:
     return DustRun(model, opt, np.random.default_rng(settings.seed))
 
 
-def export_dust_model(model: ABPN, path: Path, meta: dict[str, Any]) -> str:
+def export_dust_model(model: ABPN, path: Path, card: ModelCard) -> str:
     """The engine's model file: trained LRL, refiner as pure upsampling, named blend init."""
     from abpn_cli.engine.modelfile import save_model_file
 
     clean = ABPN(model.config)
     clean.lrl.load_state_dict({k: v.contiguous() for k, v in model.lrl.state_dict().items()})
-    return save_model_file(clean, path, {"training": meta})
+    return save_model_file(clean, path, card)
 
 
 Progress = Callable[[str], None]
@@ -309,21 +310,25 @@ def _validate_and_save(
     run.best = min(run.best, score.selection)
     save_state(s.out / "last.ckpt", run.state(minutes))
     if is_best:
-        meta = {
+        details = {
             "stage": "lrl",
-            "steps": run.step,
-            "samples": run.step * s.batch,
-            "minutes": round(minutes, 1),
             "val": asdict(score),
             "crop": s.crop,
             "batch": s.batch,
             "render_sides": list(RENDER_SIDES),
             "lr": s.lr,
             "photos": [p.name for p in s.photos],
-            "init_from": None if s.init_from is None else s.init_from.name,
             "false_weight": s.false_weight,
         }
-        export_dust_model(run.model, s.out / "model.pt", meta)
+        card = ModelCard(
+            kind="train-dust",
+            steps=run.step,
+            samples=run.step * s.batch,
+            minutes=round(minutes, 1),
+            init_from=None if s.init_from is None else s.init_from.name,
+            details=details,
+        )
+        export_dust_model(run.model, s.out / "model.pt", card)
     return score
 
 

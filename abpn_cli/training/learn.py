@@ -60,19 +60,18 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 import torch
 
+from abpn_cli.batch.fsutil import atomic_write_bytes
+from abpn_cli.engine.modelcard import ModelCard
 from abpn_cli.model import ABPN
 from abpn_cli.training.data import load_rgb_uniform
 
@@ -663,7 +662,7 @@ def _learn(
     sha = save_model_file(model, out, card)
     card_path = card_path_for(out)
     seconds = time.perf_counter() - start
-    _write_text_atomic(card_path, _card_markdown(out, sha, card, seconds))
+    atomic_write_bytes(card_path, _card_markdown(out, sha, card, seconds).encode())
     for ckpt in ("last.ckpt", "best.ckpt"):  # the model file is the result; keep the run small
         (run_dir / ckpt).unlink(missing_ok=True)
     return LearnReport(
@@ -699,8 +698,8 @@ def _model_card(
     seconds: float,
     heldout: HeldOut | None,
     crop: int,
-) -> dict[str, Any]:
-    """The metadata stored inside the model file (JSON types only)."""
+) -> ModelCard:
+    """The card stored inside the model file (JSON types only)."""
     exemplars = [
         {
             "before": str(i.before),
@@ -713,12 +712,9 @@ def _model_card(
         }
         for i in infos
     ]
-    return {
-        "kind": "learned",
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    details = {
         "base_model": {"path": str(base_path), "sha256": base_sha},
         "exemplars": exemplars,
-        "steps": steps,
         "seconds": round(seconds, 1),  # up to the save (the sidecar has the final total)
         "train_seconds": round(train_seconds, 1),
         "heldout": None
@@ -745,6 +741,7 @@ def _model_card(
         },
         "limits": LIMITS,
     }
+    return ModelCard(kind="learned", steps=steps, init_from=str(base_path), details=details)
 
 
 def _loss_weights():  # -> LossWeights
@@ -764,33 +761,34 @@ def _fmt_db(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f} dB"
 
 
-def _card_markdown(out: Path, sha: str, card: dict[str, Any], seconds: float) -> str:
+def _card_markdown(out: Path, sha: str, card: ModelCard, seconds: float) -> str:
+    d = card.details
     lines = [
         f"# Model card: {out.name}",
         "",
-        f"A model learned by `abpn learn` from {len(card['exemplars'])} exemplar pair(s). "
+        f"A model learned by `abpn learn` from {len(d['exemplars'])} exemplar pair(s). "
         f"Use it with `abpn retouch --model {out.name}`.",
         "",
         f"- file sha256: `{sha}`",
-        f"- created: {card['created']}",
-        f"- base model: `{card['base_model']['path']}` (sha256 `{card['base_model']['sha256']}`)",
-        f"- steps: {card['steps']}, training loop {card['train_seconds']:.0f} s, "
+        f"- created: {card.created}",
+        f"- base model: `{d['base_model']['path']}` (sha256 `{d['base_model']['sha256']}`)",
+        f"- steps: {card.steps}, training loop {d['train_seconds']:.0f} s, "
         f"whole command {seconds:.0f} s",
-        f"- settings: {json.dumps(card['settings'])}",
+        f"- settings: {json.dumps(d['settings'])}",
         "",
         "## Exemplars",
         "",
         "| role | before | after | size | edited | sha256 before | sha256 after |",
         "|---|---|---|---|---|---|---|",
     ]
-    for e in card["exemplars"]:
+    for e in d["exemplars"]:
         lines.append(
             f"| {e['role']} | {e['before']} | {e['after']} | {e['size']} | "
             f"{e['edited_fraction']:.1%} | `{e['sha256_before'][:16]}…` | "
             f"`{e['sha256_after'][:16]}…` |"
         )
     lines += ["", "## Held-out check", ""]
-    h = card["heldout"]
+    h = d["heldout"]
     if h is None:
         lines.append(
             f"None: held-out scoring needs at least {HOLDOUT_MIN_PAIRS} pairs (one is kept out "
@@ -808,13 +806,3 @@ def _card_markdown(out: Path, sha: str, card: dict[str, Any], seconds: float) ->
         ]
     lines += ["", "## Limits", "", LIMITS, ""]
     return "\n".join(lines)
-
-
-def _write_text_atomic(dest: Path, text: str) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)

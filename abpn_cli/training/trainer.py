@@ -731,27 +731,31 @@ def export_model(
     model: ABPN, path: Path, settings: TrainSettings, val_history: list[ValResult], step: int
 ) -> str:
     """Write the engine's model file from a clean (contiguous, eval) copy of the network."""
+    from abpn_cli.engine.modelcard import ModelCard
     from abpn_cli.engine.modelfile import save_model_file
 
     clean = ABPN(model.config)
     clean.load_state_dict({k: v.contiguous() for k, v in model.state_dict().items()})
     last_val = val_history[-1] if val_history else None
-    metadata = {
-        "training": {
-            "steps": step,
-            "crop": settings.crop,
-            "levels": settings.levels,
-            "batch": settings.batch,
-            "lr": settings.lr,
-            "seed": settings.seed,
-            "data": "pairs" if settings.pairs is not None else "synthetic",
-            "sources": [str(p) for p in settings.photos]
-            or ([str(settings.pairs)] if settings.pairs else []),
-            "loss_weights": dataclasses.asdict(settings.weights),
-            "perceptual_loss": "1 - SSIM on R_l (offline stand-in for VGG: no weights offline)",
-            "init_from": None if settings.init_from is None else str(settings.init_from),
-            "val_psnr_input": None if last_val is None else round(last_val.psnr_input, 3),
-            "val_psnr_output": None if last_val is None else round(last_val.psnr_output, 3),
-        }
+    details = {
+        "crop": settings.crop,
+        "levels": settings.levels,
+        "batch": settings.batch,
+        "lr": settings.lr,
+        "seed": settings.seed,
+        "data": "pairs" if settings.pairs is not None else "synthetic",
+        "sources": [str(p) for p in settings.photos]
+        or ([str(settings.pairs)] if settings.pairs else []),
+        "loss_weights": dataclasses.asdict(settings.weights),
+        "perceptual_loss": "1 - SSIM on R_l (offline stand-in for VGG: no weights offline)",
+        "val_psnr_input": None if last_val is None else round(last_val.psnr_input, 3),
+        "val_psnr_output": None if last_val is None else round(last_val.psnr_output, 3),
     }
-    return save_model_file(clean, path, metadata)
+    card = ModelCard(
+        kind="train",
+        steps=step,
+        samples=step * settings.batch,
+        init_from=None if settings.init_from is None else str(settings.init_from),
+        details=details,
+    )
+    return save_model_file(clean, path, card)

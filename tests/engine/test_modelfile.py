@@ -4,7 +4,7 @@ import zipfile
 import pytest
 import torch
 
-from abpn_cli.engine import EngineError, inspect_model_file, load_eager, load_model
+from abpn_cli.engine import EngineError, ModelCard, inspect_model_file, load_eager, load_model
 from abpn_cli.engine.modelfile import file_sha256, weights_sha256
 from tests.conftest import make_tiny_model
 
@@ -12,7 +12,7 @@ from tests.conftest import make_tiny_model
 def test_model_file_carries_config_and_metadata(tiny_model_file):
     meta = inspect_model_file(tiny_model_file)
     assert meta["config"]["thumbnail"] == 64
-    assert meta["note"] == "random test weights"
+    assert ModelCard.from_meta(meta).details == {"note": "random test weights"}
     assert meta["weights_sha256"] == weights_sha256(make_tiny_model())
     loaded = load_model(tiny_model_file, "cpu")
     assert loaded.sha256 == file_sha256(tiny_model_file)

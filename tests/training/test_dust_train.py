@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from abpn_cli.engine import load_model, retouch
+from abpn_cli.engine import ModelCard, load_model, retouch
 from abpn_cli.engine.retouch import RetouchOptions
 from abpn_cli.training.dust import DustParams
 from abpn_cli.training.dust_data import (
@@ -120,7 +120,7 @@ def test_a_tiny_run_exports_a_model_the_engine_runs_and_resumes_where_it_stopped
     score = train_dust(settings, lines.append)
     assert score is not None and score.step == 3
     model = load_model(tmp_path / "run" / "model.pt", "cpu")
-    assert model.config.gate_residual and model.metadata["training"]["stage"] == "lrl"
+    assert model.config.gate_residual and ModelCard.from_meta(model.metadata).kind == "train-dust"
     pixels = (_landscape(300, 450) * 255).astype(np.uint8)
     assert retouch(model, pixels, RetouchOptions()).image.shape == pixels.shape
     more = DustTrainSettings(**{**settings.__dict__, "steps": 5})

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from abpn_cli.cli import app
-from abpn_cli.engine import RetouchOptions, load_model, save_model_file
+from abpn_cli.engine import ModelCard, RetouchOptions, load_model, save_model_file
 from abpn_cli.training import evaluate as ev
 from tests.conftest import make_tiny_model
 
@@ -55,7 +55,11 @@ def make_pairs(root: Path, n: int = 2, with_region: bool = True, size: int = SIZ
 def silent_model_file(tmp_path_factory) -> Path:
     """A tiny model whose mask is ~0 everywhere, so skip_untouched copies every tile."""
     path = tmp_path_factory.mktemp("models") / "silent.pt"
-    save_model_file(make_tiny_model(mask_bias=-30.0), path, {"note": "mask forced ~0"})
+    save_model_file(
+        make_tiny_model(mask_bias=-30.0),
+        path,
+        ModelCard(kind="test", details={"note": "mask forced ~0"}),
+    )
     return path
 
 

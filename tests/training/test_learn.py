@@ -15,7 +15,7 @@ import torch
 from typer.testing import CliRunner
 
 from abpn_cli.cli import app
-from abpn_cli.engine import load_model, save_model_file
+from abpn_cli.engine import ModelCard, load_model, save_model_file
 from abpn_cli.model import ABPN
 from abpn_cli.training import learn as lrn
 from abpn_cli.training.learn import LearnSettings, PairCheckError, check_pair, learn
@@ -69,14 +69,16 @@ def base_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model on an edit it never saw (it leaves the photo alone)."""
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("base") / "base.pt"
-    save_model_file(ABPN(TINY), path, {"note": "tiny test base"})
+    save_model_file(ABPN(TINY), path, ModelCard(kind="test", details={"note": "tiny test base"}))
     return path
 
 
 @pytest.fixture(scope="module")
 def random_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("random") / "random.pt"
-    save_model_file(make_tiny_model(), path, {"note": "tiny random weights"})
+    save_model_file(
+        make_tiny_model(), path, ModelCard(kind="test", details={"note": "tiny random weights"})
+    )
     return path
 
 
@@ -230,10 +232,11 @@ def test_learn_improves_held_out_pair_and_writes_model_card(
     assert [e.step for e in events if e.kind == "step"] == list(range(1, 31))
 
     loaded = load_model(out, "cpu")  # a normal model file
-    meta = loaded.metadata
-    assert meta["kind"] == "learned"
+    card = ModelCard.from_meta(loaded.metadata)
+    meta = card.details
+    assert card.kind == "learned" and card.init_from == str(base_model)
     assert meta["base_model"]["sha256"] == hashlib.sha256(base_model.read_bytes()).hexdigest()
-    assert meta["steps"] == 30 and meta["seconds"] > 0
+    assert card.steps == 30 and meta["seconds"] > 0
     ex = meta["exemplars"]
     assert [Path(e["before"]).name for e in ex] == ["p0.png", "p1.png", "p2.png"]
     assert [e["role"] for e in ex] == ["train", "train", "heldout"]
@@ -256,7 +259,7 @@ def test_learn_without_holdout_uses_all_pairs(
 ) -> None:
     report = learn(_settings(pairs_dir, base_model, tmp_path / "m.pt", steps=2, holdout=False))
     assert report.heldout is None
-    meta = load_model(tmp_path / "m.pt", "cpu").metadata
+    meta = ModelCard.from_meta(load_model(tmp_path / "m.pt", "cpu").metadata).details
     assert meta["heldout"] is None and {e["role"] for e in meta["exemplars"]} == {"train"}
 
 
@@ -294,8 +297,9 @@ def test_cli_learns_from_before_after_options(
     result = CliRunner().invoke(app, [*args, "--threads", "1"])
     assert result.exit_code == 0, result.output
     assert "wrote" in result.output
-    meta = load_model(out, "cpu").metadata
-    assert len(meta["exemplars"]) == 2 and meta["steps"] == 2
+    card = ModelCard.from_meta(load_model(out, "cpu").metadata)
+    meta = card.details
+    assert len(meta["exemplars"]) == 2 and card.steps == 2
     assert Path(meta["exemplars"][1]["after"]).name == "IMG_1-edited.png"
 
 
@@ -346,7 +350,7 @@ def test_model_card_json_is_plain(pairs_dir: Path, random_model: Path, tmp_path:
     assert report.heldout is not None and report.heldout.psnr_learned is not None
     meta = load_model(tmp_path / "m.pt", "cpu").metadata
     assert json.loads(json.dumps(meta, allow_nan=False)) == meta
-    assert meta["base_model"]["path"] == str(random_model)
+    assert ModelCard.from_meta(meta).details["base_model"]["path"] == str(random_model)
 
 
 def test_a_look_learned_at_256_px_is_applied_at_256_px_with_the_same_weights():
