@@ -178,6 +178,9 @@ def retouch(
     allow_out_inside_input: bool = typer.Option(
         False, "--allow-out-inside-input", help="Allow OUT inside an input folder (skipped)."
     ),
+    accept_damaged: bool = typer.Option(
+        False, "--accept-damaged", help="Process damaged JPEGs anyway (marked in the report)."
+    ),
     tile: int | None = typer.Option(None, "--tile", help="Advanced: level-0 tile side."),
     review_page: bool = typer.Option(
         False, "--review", help="Then write the offline review page OUT/_review/index.html."
@@ -224,6 +227,7 @@ def retouch(
             max_megapixels=max_megapixels,
             recursive=recursive,
             allow_out_inside_input=allow_out_inside_input,
+            accept_damaged=accept_damaged,
             **({} if tile is None else {"tile": tile}),
             **({} if sensitivity is None else {"sensitivity": sensitivity}),
         )

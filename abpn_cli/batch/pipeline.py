@@ -9,6 +9,7 @@ Every per-file failure becomes a FileResult; only 'disk full' and signals stop t
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import threading
 import time
 from dataclasses import dataclass
@@ -152,7 +153,7 @@ def read_stage(ctx: BatchContext, job: Job) -> Decoded | FileResult:
     start = time.perf_counter()
     try:
         stamp = stamp_input(job.source)
-        photo = read_photo(job.source, ctx.settings.max_pixels)
+        photo = read_photo(job.source, ctx.settings.max_pixels, ctx.settings.accept_damaged)
     except ImageError as exc:
         return _failed(job, str(exc), time.perf_counter() - start)
     except OSError as exc:
@@ -232,6 +233,8 @@ def write_stage(ctx: BatchContext, item: Retouched) -> FileResult:
             seconds=item.seconds + time.perf_counter() - start,
             edit=item.edit if status == "ok" else None,
             qa_only=job.qa_only,
+            develop=photo.meta.raw.develop if photo.meta.raw else None,
+            damaged="; ".join(photo.damage) or None,
         )
 
     try:
@@ -245,6 +248,9 @@ def write_stage(ctx: BatchContext, item: Retouched) -> FileResult:
                 ),
                 refuse_inputs,
             )
+            if job.sidecar is not None and job.sidecar_out is not None:
+                car = job.sidecar
+                atomic_write(job.sidecar_out, lambda tmp: shutil.copyfile(car, tmp), refuse_inputs)
         qa: dict[str, int] = {}
         if job.mask is not None and item.mask is not None:
             mask = item.mask

@@ -14,10 +14,12 @@ from pathlib import Path, PurePosixPath
 
 from abpn_cli.batch.errors import BatchUsageError, NothingToProcessError
 from abpn_cli.batch.fsutil import is_temp_name
+from abpn_cli.batch.naming import Source, output_names, sidecar_output, sidecar_owners
 from abpn_cli.batch.report import count_reasons
 from abpn_cli.batch.settings import BatchSettings
 from abpn_cli.imaging import format_for_suffix
 from abpn_cli.imaging import output_suffix as imaging_output_suffix
+from abpn_cli.imaging.raw import RAW_SUFFIXES, raw_available
 
 QA_DIR = "_qa"
 STATE_DIR = ".abpn"
@@ -38,9 +40,12 @@ class Job:
     mask: Path | None = None
     blend: Path | None = None
     qa_only: bool = False  # the output is done; only its QA dumps are to be written
+    sidecar: Path | None = None  # the input's XMP sidecar, copied to sidecar_out
+    sidecar_out: Path | None = None
 
     def written_paths(self) -> list[Path]:
-        return [p for p in (self.output, self.mask, self.blend) if p is not None]
+        paths = (self.output, self.mask, self.blend, self.sidecar_out)
+        return [p for p in paths if p is not None]
 
 
 @dataclass(frozen=True)
@@ -56,12 +61,10 @@ class SkippedInput:
 # they are rather than "unsupported".
 KNOWN_UNREAD = {
     ".avif": "AVIF is not supported yet",
-    **dict.fromkeys(
-        (".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2", ".dng", ".pef", ".srw"),
-        "camera RAW is not supported yet",
-    ),
+    **({} if raw_available() else dict.fromkeys(RAW_SUFFIXES, "camera RAW needs rawpy")),
     ".xmp": "sidecar file (not a photo)",
 }
+SIDECAR_COPIED = "XMP sidecar (copied next to its photo's output)"
 
 
 def skip_reason(name: str) -> str:
@@ -97,9 +100,8 @@ class Plan:
 
 
 def output_suffix(input_suffix: str, fmt_option: str) -> str:
-    """`keep` keeps the input's extension as written; a format keeps an equivalent one."""
-    if fmt_option == "keep":
-        return input_suffix
+    """`keep` keeps the input's extension as written (a RAW's is .tif); a format keeps an
+    equivalent one."""
     return imaging_output_suffix(fmt_option, input_suffix)
 
 
@@ -213,11 +215,11 @@ def _candidates(
     suffixes: frozenset[str],
     warn: Callable[[str], None],
     skipped: list[SkippedInput],
-) -> list[tuple[Path, str, PurePosixPath]]:
-    """(absolute source, shown name, rel) for every supported input, in argument order;
-    every other file met is appended to `skipped`."""
+) -> list[tuple[Path, str, PurePosixPath, Path]]:
+    """(absolute source, shown name, rel, root) for every supported input, in argument
+    order; every other file met is appended to `skipped`."""
     wanted = {s.lower() for s in suffixes}
-    items: list[tuple[Path, str, PurePosixPath]] = []
+    items: list[tuple[Path, str, PurePosixPath, Path]] = []
 
     def skip_dir(path: Path) -> bool:
         return same_place(path, out)
@@ -230,9 +232,10 @@ def _candidates(
 
             for rel in walk_folder(given, wanted, settings.recursive, skip_dir, warn, on_skip):
                 if given.absolute() / rel not in settings.exclude:
-                    items.append((given.absolute() / rel, str(given / rel), rel))
+                    items.append((given.absolute() / rel, str(given / rel), rel, given.absolute()))
         elif given.suffix.lower() in wanted:
-            items.append((given.absolute(), str(given), PurePosixPath(given.name)))
+            source = given.absolute()
+            items.append((source, str(given), PurePosixPath(given.name), source.parent))
         else:
             why = skip_reason(given.name)
             warn(f"skipping {given}: {why} (abpn reads {', '.join(sorted(wanted))})")
@@ -257,6 +260,54 @@ def _find_collisions(jobs: list[Job]) -> list[str]:
     return lines
 
 
+def _unique(
+    candidates: list[tuple[Path, str, PurePosixPath, Path]], note: Callable[[str], None]
+) -> list[tuple[Path, str, PurePosixPath, Path]]:
+    """Each file once, however often (or through whichever link) it was given."""
+    seen: dict[tuple[int, int], tuple[str, PurePosixPath]] = {}
+    unique = []
+    for item in candidates:
+        source, shown, rel, _root = item
+        ident = _ids(source)
+        if ident is not None and ident in seen:
+            first_shown, first_rel = seen[ident]
+            if first_rel != rel:
+                note(f"{shown} is listed twice; processing it once, as {first_shown}")
+            continue
+        if ident is not None:
+            seen[ident] = (shown, rel)
+        unique.append(item)
+    return unique
+
+
+def _build_jobs(
+    settings: BatchSettings, out: Path, items: list[tuple[Path, str, PurePosixPath, Path]]
+) -> list[Job]:
+    """One job per input, named by batch.naming's rules, with its XMP sidecar if it has one."""
+    names = output_names([Source(src, rel, root) for src, _s, rel, root in items], settings.format)
+    cars = sidecar_owners([src for src, *_rest in items])
+    jobs: list[Job] = []
+    for i, ((source, shown, rel, _root), out_rel) in enumerate(zip(items, names, strict=True)):
+        mask, blend = qa_paths(out, out_rel)
+        car = cars.get(i)
+        jobs.append(
+            Job(
+                index=i,
+                source=source,
+                shown=shown,
+                rel=rel,
+                output=out / out_rel,
+                out_rel=out_rel.as_posix(),
+                fmt=writer_format(out_rel.suffix),
+                mask=mask if settings.dump_mask else None,
+                blend=blend if settings.dump_blend else None,
+                sidecar=car,
+                sidecar_out=None if car is None else sidecar_output(out / out_rel, source, car),
+            )
+        )
+    return jobs
+
+
 def make_plan(
     settings: BatchSettings,
     suffixes: Iterable[str],
@@ -273,32 +324,12 @@ def make_plan(
         warnings.append(msg)
         warn(msg)
 
-    jobs: list[Job] = []
     skipped: list[SkippedInput] = []
-    seen: dict[tuple[int, int], Job] = {}
-    for source, shown, rel in _candidates(settings, out, frozenset(suffixes), note, skipped):
-        ident = _ids(source)
-        if ident is not None and ident in seen:
-            first = seen[ident]
-            if first.rel != rel:
-                note(f"{shown} is listed twice; processing it once, as {first.shown}")
-            continue
-        out_rel = rel.with_suffix(output_suffix(rel.suffix, settings.format))
-        mask, blend = qa_paths(out, rel)
-        job = Job(
-            index=len(jobs),
-            source=source,
-            shown=shown,
-            rel=rel,
-            output=out / out_rel,
-            out_rel=out_rel.as_posix(),
-            fmt=writer_format(out_rel.suffix),
-            mask=mask if settings.dump_mask else None,
-            blend=blend if settings.dump_blend else None,
-        )
-        jobs.append(job)
-        if ident is not None:
-            seen[ident] = job
+    candidates = _candidates(settings, out, frozenset(suffixes), note, skipped)
+    jobs = _build_jobs(settings, out, _unique(candidates, note))
+    cars = {j.sidecar for j in jobs if j.sidecar is not None}
+    skipped = [SkippedInput(s.source, s.shown, SIDECAR_COPIED) if s.source in cars else s
+               for s in skipped]  # fmt: skip
     if not jobs:
         detail = ""
         if skipped:
@@ -311,8 +342,8 @@ def make_plan(
         more = len(collisions) - MAX_LISTED
         listed = collisions[:MAX_LISTED] + ([f"  ... and {more} more"] if more > 0 else [])
         raise BatchUsageError(
-            "these inputs would write the same output (rename them, pass folders instead of "
-            "files so the tree is mirrored, or use --format keep):\n" + "\n".join(listed)
+            "these inputs would write the same output (rename them, or use --format keep):\n"
+            + "\n".join(listed)
         )
 
     plan = Plan(

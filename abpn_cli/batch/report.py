@@ -32,6 +32,8 @@ class FileResult:
     done_before: tuple[str, str] | None = None  # (run id, finished) of a file a rerun skipped
     qa_only: bool = False  # only QA dumps were written; the output was already done
     worker: str | None = None  # the Ray worker that did it (`--cluster ray`), else None
+    develop: dict[str, Any] | None = None  # how a camera RAW was developed (imaging.raw)
+    damaged: str | None = None  # decoder damage accepted with --accept-damaged
 
     def to_json(self) -> dict[str, Any]:
         data = {
@@ -52,6 +54,10 @@ class FileResult:
             data["qa_only"] = True
         if self.worker is not None:
             data["worker"] = self.worker
+        if self.develop is not None:
+            data["develop"] = self.develop
+        if self.damaged is not None:
+            data["damaged"] = self.damaged
         return data
 
 

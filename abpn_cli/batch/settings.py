@@ -64,6 +64,9 @@ class BatchSettings:
     max_megapixels: float = 400.0
     recursive: bool = True
     allow_out_inside_input: bool = False
+    # process JPEGs the decoder only partly recovered (marked "damaged" in the report);
+    # not fingerprinted: a damaged file that failed has no output to redo
+    accept_damaged: bool = False
     tile: int = DEFAULT_TILE
     queue_frames: int = DEFAULT_QUEUE_FRAMES
     queue_bytes: int = DEFAULT_QUEUE_BYTES
@@ -128,6 +131,7 @@ class BatchSettings:
             "max_megapixels": self.max_megapixels,
             "tile": self.tile,
             "allow_out_inside_input": self.allow_out_inside_input,
+            "accept_damaged": self.accept_damaged,
         }
 
 

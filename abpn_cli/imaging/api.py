@@ -17,6 +17,13 @@ from abpn_cli.imaging.jpeg import encode_jpeg, read_jpeg
 from abpn_cli.imaging.photo import Photo, PhotoMetadata
 from abpn_cli.imaging.pixels import gray_to_rgb, owned, rgb_to_gray, to_uint8
 from abpn_cli.imaging.png import encode_png, read_png
+from abpn_cli.imaging.raw import (
+    RAW_OUTPUT_FORMAT,
+    RAW_SUFFIXES,
+    is_raw_tiff,
+    raw_available,
+    read_raw,
+)
 from abpn_cli.imaging.sniff import SNIFF_BYTES, sniff
 from abpn_cli.imaging.tiff import read_tiff, write_tiff
 from abpn_cli.imaging.webp import encode_webp, read_webp
@@ -24,7 +31,7 @@ from abpn_cli.imaging.webp import encode_webp, read_webp
 DEFAULT_MAX_PIXELS = 400_000_000
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".hif"}
-)
+) | (RAW_SUFFIXES if raw_available() else frozenset())
 _ALIASES = {
     "jpeg": "jpeg",
     "jpg": "jpeg",
@@ -43,7 +50,14 @@ _CANONICAL_SUFFIX = {
     "webp": ".webp",
     "heif": ".heic",
 }
-_NAMES = {"jpeg": "JPEG", "png": "PNG", "tiff": "TIFF", "webp": "WebP", "heif": "HEIF"}
+_NAMES = {
+    "jpeg": "JPEG",
+    "png": "PNG",
+    "tiff": "TIFF",
+    "webp": "WebP",
+    "heif": "HEIF",
+    "raw": "camera RAW",
+}
 # What third-party decoders raise on malformed input; anything else is a bug and propagates.
 _DECODER_ERRORS = (
     OSError,
@@ -73,7 +87,10 @@ def format_for_suffix(suffix: str) -> str | None:
 
 def output_suffix(fmt: str, source_suffix: str) -> str:
     """Suffix for an output: the source's own spelling (".JPG", ".jpeg") if the format is
-    unchanged (or fmt is "keep"), else the canonical one (".jpg", ".png", ".tif", ".webp")."""
+    unchanged (or fmt is "keep"), else the canonical one (".jpg", ".png", ".tif", ".webp").
+    A camera RAW is never written: "keep" gives RAW_OUTPUT_FORMAT's suffix (".tif")."""
+    if fmt == "keep" and source_suffix.lower() in RAW_SUFFIXES:
+        return _CANONICAL_SUFFIX[RAW_OUTPUT_FORMAT]
     if fmt == "keep":
         return source_suffix
     target = normalize_format(fmt)
@@ -105,26 +122,32 @@ def _head(path: Path) -> bytes:
     return data
 
 
-def read_photo(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
+def read_photo(
+    path: Path, max_pixels: int = DEFAULT_MAX_PIXELS, accept_damaged: bool = False
+) -> Photo:
     """Decode `path` as stored (never rotated), with the metadata to write it back.
 
     The format comes from the file's bytes, not its name. Sizes over `max_pixels` are
-    refused before any pixel is decoded. Raises ImageError with a specific reason.
+    refused before any pixel is decoded. Raises ImageError with a specific reason; a JPEG
+    the decoder only partly recovered is such an error unless `accept_damaged` (then
+    Photo.damage names what was wrong).
     """
     path = Path(path)
-    photo = _decode(path, sniff(_head(path)), max_pixels)
+    photo = _decode(path, sniff(_head(path)), max_pixels, accept_damaged)
     photo.pixels = owned(photo.pixels)
     photo.alpha = None if photo.alpha is None else owned(photo.alpha)
     return photo
 
 
-def _decode(path: Path, fmt: str, max_pixels: int) -> Photo:
+def _decode(path: Path, fmt: str, max_pixels: int, accept_damaged: bool) -> Photo:
     try:
+        if fmt == "raw" or (fmt == "tiff" and is_raw_tiff(path)):
+            return read_raw(path, max_pixels, tiff_based=fmt == "tiff")
         if fmt == "tiff":
             return read_tiff(path, max_pixels)  # seeks; never loads the whole file
         data = _read_file(path)
         if fmt == "jpeg":
-            return read_jpeg(path, data, max_pixels)
+            return read_jpeg(path, data, max_pixels, accept_damaged)
         if fmt == "png":
             return read_png(path, data, max_pixels)
         if fmt == "heif":
@@ -175,7 +198,8 @@ def save_photo(
     tables; it also sets lossy WebP quality.
     """
     dest = Path(dest)
-    target = normalize_format(photo.fmt if fmt is None or fmt == "keep" else fmt)
+    source_fmt = RAW_OUTPUT_FORMAT if photo.fmt == "raw" else photo.fmt
+    target = normalize_format(source_fmt if fmt is None or fmt == "keep" else fmt)
     _check_pixels(photo, pixels)
     if jpeg_quality is not None and not 1 <= jpeg_quality <= 100:
         raise ValueError(f"jpeg_quality must be 1..100, got {jpeg_quality}")

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, JpegImagePlugin
 
+from abpn_cli.imaging.damage import jpeg_damage
 from abpn_cli.imaging.errors import ImageError
 from abpn_cli.imaging.exif import MAX_JPEG_EXIF, strip_exif_header
 from abpn_cli.imaging.irb import PHOTOSHOP_HEADER, iptc_from_irb, irb_for
@@ -32,6 +33,7 @@ MAX_PAYLOAD = 65533  # segment length field (2 bytes) counts itself
 ICC_CHUNK = MAX_PAYLOAD - len(ICC_HEADER) - 2
 IRB_CHUNK = MAX_PAYLOAD - len(PHOTOSHOP_HEADER)
 DEFAULT_QUALITY = 95
+ACCEPT_HINT = "; --accept-damaged processes it anyway"
 _PILLOW_SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2, "4:4:0": 0, "4:1:1": 2}
 
 
@@ -171,13 +173,33 @@ def _carried(marker: int, payload: bytes) -> bool:
     return not (marker == APP2 and payload.startswith(b"MPF\0"))
 
 
-def read_jpeg(path: Path, data: bytes, max_pixels: int) -> Photo:
-    """Decode a JPEG as stored (never rotated) with its metadata and encoding choices."""
+def _damage(data: bytes, scan_start: int, accept: bool) -> tuple[bytes, tuple[str, ...]]:
+    """The stream to decode and its damage; damage fails the file unless accepted.
+
+    A stream cut off before its EOI gets one appended when accepted, so libjpeg fills the
+    missing rows (grey) instead of Pillow refusing the file.
+    """
+    damage: tuple[str, ...] = ()
+    if b"\xff\xd9" not in data[scan_start:]:
+        if not accept:
+            raise ImageError("truncated JPEG (premature end of data)" + ACCEPT_HINT)
+        data, damage = data + b"\xff\xd9", ("truncated JPEG (no end-of-image marker)",)
+    damage += tuple(w for w in jpeg_damage(data) if w not in damage)
+    if damage and not accept:
+        raise ImageError(f"damaged JPEG ({'; '.join(damage)})" + ACCEPT_HINT)
+    return data, damage
+
+
+def read_jpeg(path: Path, data: bytes, max_pixels: int, accept_damaged: bool = False) -> Photo:
+    """Decode a JPEG as stored (never rotated) with its metadata and encoding choices.
+
+    Damage libjpeg recovers from (imaging.damage) fails the file unless `accept_damaged`;
+    then the recovered pixels are used and Photo.damage says what was wrong.
+    """
     header = parse_header(data)
     _check_frame(header)
     check_pixel_count(header.width, header.height, max_pixels)
-    if b"\xff\xd9" not in data[header.scan_start :]:
-        raise ImageError("truncated JPEG (premature end of data)")
+    data, damage = _damage(data, header.scan_start, accept_damaged)
     try:
         # The plugin class directly, not Image.open: its global bomb limit (about 179 MP)
         # would refuse photos our own --max-megapixels check allows.
@@ -215,7 +237,7 @@ def read_jpeg(path: Path, data: bytes, max_pixels: int) -> Photo:
         grayscale=grayscale,
         jpeg=info,
     )
-    return Photo(pixels=pixels, alpha=None, bit_depth=8, fmt="jpeg", meta=meta, source=path)
+    return Photo(pixels, None, 8, "jpeg", meta, path, damage=damage)
 
 
 def _segment(marker: int, payload: bytes) -> bytes:

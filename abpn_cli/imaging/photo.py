@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from abpn_cli.imaging import exif as exif_mod
 
-FORMATS = ("jpeg", "png", "tiff", "webp", "heif")
+FORMATS = ("jpeg", "png", "tiff", "webp", "heif", "raw")  # "raw" is read, never written
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,14 @@ class HeifInfo:
 
 
 @dataclass(frozen=True)
+class RawInfo:
+    """How a camera RAW was developed (imaging.raw.DEVELOP plus what LibRaw used): the
+    report records it per file, since the output's look depends on it."""
+
+    develop: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class WebpInfo:
     lossless: bool
 
@@ -73,6 +82,7 @@ class PhotoMetadata:
     tiff: TiffInfo | None = None
     webp: WebpInfo | None = None
     heif: HeifInfo | None = None
+    raw: RawInfo | None = None
 
     @property
     def orientation(self) -> int | None:
@@ -94,6 +104,8 @@ class Photo:
     pixels: (H, W, 3) RGB uint8/uint16, C-contiguous, exactly as stored (never rotated; a
     grayscale file is replicated to 3 channels and meta.grayscale is set). alpha: (H, W),
     same dtype, passed through untouched. bit_depth: 8 or 16, from the container.
+    damage: what the decoder reported as damaged in a file read with accept_damaged (the
+    pixels it could recover are used); empty for an intact file.
     """
 
     pixels: np.ndarray
@@ -102,6 +114,7 @@ class Photo:
     fmt: str
     meta: PhotoMetadata = field(default_factory=PhotoMetadata)
     source: Path = field(default_factory=Path)
+    damage: tuple[str, ...] = ()
 
     @property
     def width(self) -> int:

@@ -17,18 +17,16 @@ _OTHER_FORMATS: tuple[tuple[int, bytes, str], ...] = (
     (0, b"\xff\x4f\xff\x51", "JPEG 2000 codestream"),
     (0, b"\xff\x0a", "JPEG XL"),
     (0, b"\x00\x00\x00\x0cJXL ", "JPEG XL"),
-    (0, b"FUJIFILMCCD-RAW", "Fujifilm RAF raw"),
-    (0, b"IIRO", "Olympus ORF raw"),
-    (0, b"IIRS", "Olympus ORF raw"),
-    (0, b"IIU\x00", "Panasonic RW2 raw"),
     (0, b"\x00\x00\x01\x00", "Windows icon"),
     (0, b"qoif", "QOI"),
 )
+# Camera RAWs that are not TIFF files (DNG, CR2, NEF, ARW... start like a TIFF and are told
+# apart by their tags: imaging.raw.is_raw_tiff).
+_RAW_MAGIC = (b"FUJIFILMCCD-RAW", b"IIRO", b"IIRS", b"MMOR", b"IIU\x00")
 HEIF_BRANDS = frozenset({b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"})
 _FTYP_BRANDS = {
     b"avif": "AVIF",
     b"avis": "AVIF",
-    b"crx ": "Canon CR3 raw",
 }
 
 
@@ -44,8 +42,8 @@ def _looks_like_text(head: bytes) -> bool:
 
 
 def sniff(head: bytes) -> str:
-    """The format ("jpeg", "png", "tiff", "webp", "heif") from the first bytes, else
-    ImageError."""
+    """The format ("jpeg", "png", "tiff", "webp", "heif", "raw") from the first bytes, else
+    ImageError. A TIFF-structured RAW sniffs as "tiff"; the decoder looks at its tags."""
     if not head:
         raise ImageError("empty file (0 bytes)")
     if head.startswith(b"\xff\xd8\xff"):
@@ -56,9 +54,13 @@ def sniff(head: bytes) -> str:
         return "tiff"
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "webp"
+    if head.startswith(_RAW_MAGIC):
+        return "raw"
     if head[4:8] == b"ftyp":
         if head[8:12] in HEIF_BRANDS:
             return "heif"
+        if head[8:12] == b"crx ":
+            return "raw"  # Canon CR3
         brand = _FTYP_BRANDS.get(head[8:12])
         if brand:
             raise ImageError(f"{brand} is not supported: convert to JPEG or TIFF first")
@@ -66,7 +68,7 @@ def sniff(head: bytes) -> str:
     if name is None and head[:2] == b"BM" and head[6:10] == bytes(4):
         name = "BMP"
     if name is not None:
-        raise ImageError(f"{name} is not supported (only JPEG, PNG, TIFF, WebP, HEIC)")
+        raise ImageError(f"{name} is not supported (only JPEG, PNG, TIFF, WebP, HEIC, camera RAW)")
     if _looks_like_text(head):
         raise ImageError("not an image: file starts with text")
     if head.startswith(b"\xff\xd8"):

@@ -58,11 +58,10 @@ def test_single_file_maps_to_out_name(tmp_path):
     assert [j.out_rel for j in p.jobs] == ["IMG_1.JPG"]
 
 
-def test_two_file_inputs_with_one_name_are_a_usage_error_listing_both(tmp_path):
+def test_two_file_inputs_with_one_name_are_mirrored_under_their_folders(tmp_path):
     touch(tmp_path, "a/x.jpg", "b/x.jpg")
-    with pytest.raises(BatchUsageError) as err:
-        plan(tmp_path, tmp_path / "a/x.jpg", tmp_path / "b/x.jpg")
-    assert "a/x.jpg" in str(err.value) and "b/x.jpg" in str(err.value)
+    p = plan(tmp_path, tmp_path / "a/x.jpg", tmp_path / "b/x.jpg")
+    assert [j.out_rel for j in p.jobs] == ["a/x.jpg", "b/x.jpg"]
 
 
 def test_format_change_collision_is_detected(tmp_path):
@@ -79,9 +78,12 @@ def test_qa_outputs_collide_too(tmp_path):
 
 
 def test_names_differing_only_in_case_collide(tmp_path):
-    touch(tmp_path, "a/X.jpg", "b/x.jpg")
+    touch(tmp_path / "in", "X.jpg", "x.jpg")
     with pytest.raises(BatchUsageError):
-        plan(tmp_path, tmp_path / "a/X.jpg", tmp_path / "b/x.jpg")
+        plan(tmp_path, tmp_path / "in")
+    touch(tmp_path, "a/X.jpg", "b/x.jpg")  # in two inputs: mirrored apart
+    p = plan(tmp_path, tmp_path / "a/X.jpg", tmp_path / "b/x.jpg")
+    assert [j.out_rel for j in p.jobs] == ["a/X.jpg", "b/x.jpg"]
 
 
 def test_same_file_twice_is_planned_once(tmp_path):

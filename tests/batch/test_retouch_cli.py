@@ -203,11 +203,24 @@ def test_bad_option_values_exit_2(tmp_path, cli, args):
 
 
 def test_collision_is_a_usage_error(tmp_path, cli):
-    make_photo(tmp_path / "a/x.jpg")
-    make_photo(tmp_path / "b/x.jpg", seed=1)
-    result, _ = cli(tmp_path / "a/x.jpg", tmp_path / "b/x.jpg", "--out", tmp_path / "out")
+    make_photo(tmp_path / "in/x.jpg")
+    make_photo(tmp_path / "in/x.png", seed=1)
+    result, _ = cli(tmp_path / "in", "--out", tmp_path / "out", "--format", "jpg")
     assert result.exit_code == 2 and "same output" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_two_cards_with_the_same_names_are_mirrored_and_resume(tmp_path, cli):
+    for card, seed in (("card1", 0), ("card2", 1)):
+        make_photo(tmp_path / card / "DSC_0001.jpg", seed=seed)
+    args = (tmp_path / "card1", tmp_path / "card2", "--out", tmp_path / "done")
+    result, _ = cli(*args)
+    assert result.exit_code == 0, result.output
+    assert outputs(tmp_path / "done") == ["card1/DSC_0001.jpg", "card2/DSC_0001.jpg"]
+    again, report = cli(*args, report=tmp_path / "r.json")
+    assert again.exit_code == 0
+    assert [f["status"] for f in report["files"]] == ["skipped", "skipped"]  # done before
+    assert all(f["done_in_run"] for f in report["files"])
 
 
 @pytest.mark.parametrize(
@@ -307,9 +320,9 @@ def test_read_ahead_is_bounded_by_frames_and_by_bytes(
     reads_during_first_retouch: list[int] = []
     real_read, real_retouch = pipeline.read_photo, pipeline.retouch
 
-    def counting_read(path, max_pixels):
+    def counting_read(path, max_pixels, accept_damaged=False):
         reads.append(path.name)
-        return real_read(path, max_pixels)
+        return real_read(path, max_pixels, accept_damaged)
 
     def slow_first(model, pixels, options, on_tile=None):
         if not reads_during_first_retouch:
@@ -335,7 +348,7 @@ def test_read_ahead_is_bounded_by_frames_and_by_bytes(
 
 def test_every_file_met_is_in_the_report_with_a_reason(tmp_path, cli):
     make_photo(tmp_path / "in/a.jpg")
-    for name in ("b.avif", "sub/c.CR2", "notes.txt", ".DS_Store", "a.xmp"):
+    for name in ("b.avif", "sub/c.PSD", "notes.txt", ".DS_Store", "z.xmp"):
         (tmp_path / "in" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "in" / name).write_bytes(b"not read")
     result, report = cli(tmp_path / "in", "--out", tmp_path / "out", report=tmp_path / "r.json")
@@ -345,10 +358,10 @@ def test_every_file_met_is_in_the_report_with_a_reason(tmp_path, cli):
     }
     assert reasons == {
         "b.avif": "skipped: AVIF is not supported yet",
-        "c.CR2": "skipped: camera RAW is not supported yet",
+        "c.PSD": "skipped: not a photo type abpn reads (.psd)",
         "notes.txt": "skipped: not a photo type abpn reads (.txt)",
         ".DS_Store": "skipped: hidden or system file",
-        "a.xmp": "skipped: sidecar file (not a photo)",
+        "z.xmp": "skipped: sidecar file (not a photo)",
     }
     summary = report["summary"]
     assert summary["ok"] + summary["failed"] + summary["skipped"] == 6  # every file on disk
@@ -358,10 +371,10 @@ def test_every_file_met_is_in_the_report_with_a_reason(tmp_path, cli):
 
 def test_only_unreadable_files_is_nothing_to_process_with_the_reasons(tmp_path, cli):
     (tmp_path / "in").mkdir()
-    (tmp_path / "in/x.cr3").write_bytes(b"x")
+    (tmp_path / "in/x.avif").write_bytes(b"x")
     result, _ = cli(tmp_path / "in", "--out", tmp_path / "out")
     assert result.exit_code == 3
-    assert "1 camera RAW is not supported yet" in result.output
+    assert "1 AVIF is not supported yet" in result.output
 
 
 def test_a_heic_in_a_shoot_comes_out_heic_at_its_bit_depth(tmp_path, cli):

@@ -59,5 +59,6 @@ def test_output_suffix() -> None:
 
 def test_supported_suffixes() -> None:
     expected = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".hif"}
-    assert frozenset(expected) == SUPPORTED_SUFFIXES
+    expected |= {".cr2", ".cr3", ".nef", ".arw", ".raf", ".orf", ".rw2", ".dng", ".pef", ".srw"}
+    assert frozenset(expected) == SUPPORTED_SUFFIXES  # rawpy is a dependency
     assert all(s == s.lower() for s in SUPPORTED_SUFFIXES)
