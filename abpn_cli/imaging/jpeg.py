@@ -1,4 +1,4 @@
-"""JPEG: decode with Pillow, encode with Pillow, and splice the source's metadata segments.
+"""JPEG: decode with Pillow, encode (imaging.jpegenc), and splice the source's metadata segments.
 
 Metadata is never passed through Pillow's encoder: the APP1 Exif/XMP, APP2 ICC and APP13
 IPTC segments are taken from the source bytes and inserted into the new stream, so EXIF
@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, JpegImagePlugin
+from PIL import JpegImagePlugin
 
 from abpn_cli.imaging.damage import jpeg_damage
 from abpn_cli.imaging.errors import ImageError
 from abpn_cli.imaging.exif import MAX_JPEG_EXIF, strip_exif_header
 from abpn_cli.imaging.irb import PHOTOSHOP_HEADER, iptc_from_irb, irb_for
+from abpn_cli.imaging.jpegenc import encode_stream
 from abpn_cli.imaging.photo import JpegInfo, Photo, PhotoMetadata
 from abpn_cli.imaging.pixels import check_pixel_count, gray_to_rgb
 
@@ -32,9 +33,9 @@ ICC_HEADER = b"ICC_PROFILE\0"
 MAX_PAYLOAD = 65533  # segment length field (2 bytes) counts itself
 ICC_CHUNK = MAX_PAYLOAD - len(ICC_HEADER) - 2
 IRB_CHUNK = MAX_PAYLOAD - len(PHOTOSHOP_HEADER)
-DEFAULT_QUALITY = 95
 ACCEPT_HINT = "; --accept-damaged processes it anyway"
-_PILLOW_SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2, "4:4:0": 0, "4:1:1": 2}
+CIFF_ID = b"HEAPJPGM"  # Canon CIFF in APP0: "II" or "MM", a 4-byte offset, then this
+ADOBE_ID = b"Adobe"
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ class _Metadata:
     extra: tuple[tuple[int, bytes], ...]
 
 
-def _split_metadata(segments: tuple[tuple[int, bytes], ...]) -> _Metadata:
+def _split_metadata(segments: tuple[tuple[int, bytes], ...], ncomp: int) -> _Metadata:
     """Sort APPn/COM segments into what PhotoMetadata carries and what travels as-is."""
     exif = xmp = jfif = None
     icc_chunks: list[tuple[int, bytes]] = []
@@ -154,21 +155,31 @@ def _split_metadata(segments: tuple[tuple[int, bytes], ...]) -> _Metadata:
             irb_parts.append(payload[len(PHOTOSHOP_HEADER) :])
         elif marker == APP0 and payload.startswith(b"JFIF\0") and len(payload) >= 12:
             jfif = jfif or payload[:12] + b"\0\0"  # density kept, stale thumbnail dropped
-        elif _carried(marker, payload):
+        elif _carried(marker, payload, ncomp):
             extra.append((marker, payload))
     icc = b"".join(chunk for _, chunk in sorted(icc_chunks, key=lambda c: c[0])) or None
     irb = b"".join(irb_parts) or None
     return _Metadata(exif, xmp, icc, irb, jfif, tuple(extra))
 
 
-def _carried(marker: int, payload: bytes) -> bool:
-    """Whether a segment still describes the re-encoded image.
+def _carried(marker: int, payload: bytes, ncomp: int) -> bool:
+    """Whether a segment still describes the re-encoded image (README, "JPEG").
 
-    Dropped: APP0 (JFIF/JFXX; Pillow writes JFIF), APP2 MPF (offsets to images after EOI
-    that are not copied), APP11 JUMBF/C2PA (hash-bound to the original pixels), APP14 Adobe
-    (describes the old encoding's colour transform).
+    Carried: Canon's CIFF APP0 (camera and shot data; its offsets count from inside the
+    segment, so it can move), and Adobe APP14 when its colour transform is the one the
+    encoder writes (1 = YCbCr for colour, 0 for grey). Dropped: other APP0 (JFXX holds a
+    thumbnail of the old pixels; AVI1 and Ocad describe a video frame's or scanner's
+    coding), Adobe APP14 with another transform (an RGB-coded source: read with it, the
+    YCbCr output would decode to wrong colours), APP2 MPF (its offsets point at images after
+    EOI, previews and gain maps of the old pixels, that are not written: kept, it would
+    point past the end of the file), and APP11 (JUMBF: a C2PA credential signs the old
+    pixels, so carrying it would be a false claim; JPEG XT boxes describe the old coding).
     """
-    if marker in (APP0, APP14, 0xEB):
+    if marker == APP0:
+        return len(payload) >= 14 and payload[:2] in (b"II", b"MM") and payload[6:14] == CIFF_ID
+    if marker == APP14 and payload.startswith(ADOBE_ID):
+        return len(payload) == 12 and payload[11] == (0 if ncomp == 1 else 1)
+    if marker == 0xEB:
         return False
     return not (marker == APP2 and payload.startswith(b"MPF\0"))
 
@@ -220,7 +231,7 @@ def read_jpeg(path: Path, data: bytes, max_pixels: int, accept_damaged: bool = F
         pixels, grayscale = np.ascontiguousarray(array), False
     else:
         raise ImageError(f"JPEG in mode {mode} is not supported")
-    md = _split_metadata(header.segments)
+    md = _split_metadata(header.segments, len(header.sampling))
     info = JpegInfo(
         qtables=qtables,
         subsampling=_subsampling_name(header.sampling),
@@ -277,39 +288,9 @@ def metadata_segments(meta: PhotoMetadata) -> list[bytes]:
     return out
 
 
-def _pillow_params(meta: PhotoMetadata, quality: int | None) -> dict[str, object]:
-    """Same quantization tables and subsampling as the source unless a quality is given."""
-    info = meta.jpeg
-    subsampling = _PILLOW_SUBSAMPLING.get(info.subsampling, 2) if info else 0
-    params: dict[str, object] = {"optimize": True, "subsampling": subsampling}
-    if info is not None and info.progressive:
-        params["progressive"] = True
-    if quality is not None:
-        params["quality"] = quality
-    elif info is not None and info.qtables:
-        params["qtables"] = [list(t) for t in info.qtables]
-    else:
-        params["quality"] = DEFAULT_QUALITY
-    return params
-
-
-def _encode(pixels: np.ndarray, params: dict[str, object]) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(pixels).save(buf, format="JPEG", **params)
-    return buf.getvalue()
-
-
 def encode_jpeg(pixels: np.ndarray, meta: PhotoMetadata, quality: int | None = None) -> bytes:
     """JPEG bytes for uint8 (H, W) gray or (H, W, 3) RGB pixels, with `meta` spliced in."""
-    params = _pillow_params(meta, quality)
-    try:
-        stream = _encode(pixels, params)
-    except (ValueError, OSError):
-        if "qtables" not in params:
-            raise
-        # Tables Pillow cannot take (e.g. 16-bit precision): fall back to high quality.
-        params.pop("qtables")
-        stream = _encode(pixels, {**params, "quality": DEFAULT_QUALITY})
+    stream = encode_stream(pixels, meta.jpeg, quality)
     return splice(stream, metadata_segments(meta), meta.jpeg)
 
 

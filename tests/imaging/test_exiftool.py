@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import tifffile
 from abpn_cli.imaging import read_photo, save_photo
 
 from .helpers import IPTC, XMP, canon_exif_block, icc_profile, pattern, write_jpeg
+from .test_jpeg import POLICY
 
 EXIFTOOL = shutil.which("exiftool")
 pytestmark = pytest.mark.skipif(EXIFTOOL is None, reason="exiftool is not on PATH")
@@ -167,3 +169,29 @@ def test_our_tiff_validates(tmp_path: Path, source: str) -> None:
             continue
         assert warning.replace("TIFF ", "") in inherited, warning
         assert "IFD0" not in warning, warning
+
+
+def app_segments(path: Path) -> list[str]:
+    """The APPn/COM segments ExifTool walks, in file order ("APP0 (69 bytes)", ...)."""
+    lines = exiftool("-v", "-a", str(path)).splitlines()
+    return [line[5:].rstrip(":") for line in lines if line.startswith(("JPEG APP", "JPEG COM"))]
+
+
+def test_jpeg_segments_kept_and_dropped_as_read_by_exiftool(tmp_path: Path) -> None:
+    """README's list: CIFF, Adobe (YCbCr), vendor APPn and comments stay; JFXX, AVI1,
+    MPF and JUMBF/C2PA go; what stays reads back the same."""
+    src = write_jpeg(tmp_path / "in.jpg", pattern(16, 16), extra=[s for s, _ in POLICY])
+    photo = read_photo(src)
+    save_photo(photo, photo.pixels, tmp_path / "out.jpg")
+    dropped = [f"APP{raw[1] - 0xE0} ({len(raw) - 4} bytes)" for raw, kept in POLICY if not kept]
+    expected = Counter(app_segments(src)) - Counter(dropped)  # JFIF, JFXX, AVI1: all 14 bytes
+    assert Counter(app_segments(tmp_path / "out.jpg")) == expected
+    groups = ("-CIFF:all", "-Adobe:all", "-JFXX:all", "-AVI1:all", "-MPF:all", "-JUMBF:all")
+    a, b = (
+        json.loads(exiftool("-j", "-G1", "-a", *groups, str(p)))[0]
+        for p in (src, tmp_path / "out.jpg")
+    )
+    assert b["CIFF:Model"] == a["CIFF:Model"] == "Canon PowerShot TEST"
+    assert b["Adobe:ColorTransform"] == "YCbCr"
+    kept = {k: v for k, v in a.items() if k.startswith(("CIFF:", "Adobe:"))}
+    assert {k: v for k, v in b.items() if ":" in k and k != "SourceFile"} == kept

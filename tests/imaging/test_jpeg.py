@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -69,15 +70,63 @@ def test_metadata_round_trips_byte_exact(rich_jpeg: Path, tmp_path: Path) -> Non
 
 
 @pytest.mark.filterwarnings("ignore:Image appears to be a malformed MPO")
-def test_multi_picture_index_is_dropped(tmp_path: Path) -> None:
-    """MPF points at images appended after EOI, which are not copied."""
-    src = write_jpeg(
-        tmp_path / "m.jpg", pattern(16, 16), extra=[segment(0xE2, b"MPF\0" + bytes(16))]
-    )
+def ciff_payload() -> bytes:
+    """A Canon CIFF APP0 (what early PowerShots write): header, then a heap holding Make
+    and Model (tag 0x080A) and, last, the offset of its directory."""
+    value = b"Canon\0Canon PowerShot TEST\0"
+    directory = struct.pack("<HHII", 1, 0x080A, len(value), 0)
+    heap = value + directory + struct.pack("<I", len(value))
+    return b"II" + struct.pack("<I", 26) + b"HEAPJPGM" + bytes(12) + heap
+
+
+ADOBE_YCC = b"Adobe\0\x64\x80\0\0\0\x01"  # version 100, flags, transform 1 (YCbCr)
+# (segment, kept?) -- the policy of jpeg._carried, as README.md states it
+POLICY = [
+    (segment(0xE0, ciff_payload()), True),
+    (segment(0xE0, b"JFXX\0\x13\x02\x01" + bytes(6)), False),  # 2x1 RGB thumbnail
+    (segment(0xE0, b"AVI1\0\0" + bytes(8)), False),
+    (segment(0xE2, b"MPF\0MM\0*\0\0\0\x08" + bytes(8)), False),
+    (segment(0xEB, b"JP\0\0\0\0\0\x01" + b"\0\0\0\x10jumbc2pa"), False),
+    (segment(0xEE, ADOBE_YCC), True),
+    (segment(0xE2, b"FPXR\0" + bytes(16)), True),
+    (segment(0xEF, b"VENDOR\0data"), True),
+    (segment(0xFE, b"a comment"), True),
+]
+
+
+def test_app_segments_kept_and_dropped_as_documented(tmp_path: Path) -> None:
+    src = write_jpeg(tmp_path / "s.jpg", pattern(16, 16), extra=[s for s, _ in POLICY])
+    src.write_bytes(src.read_bytes() + write_jpeg(tmp_path / "2nd.jpg", pattern(8, 8)).read_bytes())
+    photo = read_photo(src)  # the MPF's secondary image now follows the primary's EOI
+    save_photo(photo, photo.pixels, tmp_path / "out.jpg")
+    out = (tmp_path / "out.jpg").read_bytes()
+    written = jpeg_segments(out)
+    for raw, kept in POLICY:
+        seg = (raw[1], raw[4:])
+        assert (seg in written) == kept, raw[:16]
+    assert out.count(b"\xff\xd8") == 1  # one image: no secondary image an MPF could point at
+
+
+def test_adobe_marker_of_an_rgb_coded_source_is_dropped(tmp_path: Path) -> None:
+    """transform 0 (no YCbCr) would make a decoder read the YCbCr output as RGB."""
+    src = tmp_path / "rgb.jpg"
+    Image.fromarray(pattern(32, 32)).save(src, quality=95, keep_rgb=True)
+    assert any(m == 0xEE and p[11] == 0 for m, p in jpeg_segments(src.read_bytes()))
     photo = read_photo(src)
-    save_photo(photo, photo.pixels, tmp_path / "m2.jpg")
-    dst = jpeg_segments((tmp_path / "m2.jpg").read_bytes())
-    assert not any(m == 0xE2 and p.startswith(b"MPF\0") for m, p in dst)
+    save_photo(photo, photo.pixels, tmp_path / "out.jpg")
+    assert all(m != 0xEE for m, _ in jpeg_segments((tmp_path / "out.jpg").read_bytes()))
+    with Image.open(tmp_path / "out.jpg") as im:
+        assert np.abs(np.asarray(im).astype(int) - photo.pixels).mean() < 4  # colours right
+
+
+def test_adobe_marker_of_a_grey_source_is_kept(tmp_path: Path) -> None:
+    src = tmp_path / "g.jpg"
+    Image.fromarray(pattern(16, 16)[:, :, 0]).save(src)
+    grey_adobe = segment(0xEE, ADOBE_YCC[:-1] + b"\0")
+    src.write_bytes(src.read_bytes()[:2] + grey_adobe + src.read_bytes()[2:])
+    photo = read_photo(src)
+    save_photo(photo, photo.pixels, tmp_path / "out.jpg")
+    assert (0xEE, grey_adobe[4:]) in jpeg_segments((tmp_path / "out.jpg").read_bytes())
 
 
 def test_keeps_quantization_tables_and_subsampling(tmp_path: Path) -> None:
