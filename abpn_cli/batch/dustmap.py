@@ -82,9 +82,14 @@ def _cluster(frames: Sequence[FrameSpots]) -> list[_Cluster]:
     return clusters
 
 
+def frames_needed(count: int) -> int:
+    """In how many of `count` frames a spot must be seen to count as recurring."""
+    return max(2, math.ceil(RECUR_SHARE * count))
+
+
 def recurring_spots(frames: Sequence[FrameSpots]) -> list[RecurringSpot]:
     """Clusters seen in at least max(2, 25 % of the frames) frames, most frequent first."""
-    need = max(2, math.ceil(RECUR_SHARE * len(frames)))
+    need = frames_needed(len(frames))
     out = [
         RecurringSpot(c.x, c.y, c.diameter, len(c.frames))
         for c in _cluster(frames)
@@ -100,17 +105,27 @@ def reference_size(frames: Sequence[FrameSpots]) -> tuple[int, int]:
 
 
 def render_map(frames: Sequence[FrameSpots], recurring: Sequence[RecurringSpot]) -> np.ndarray:
-    """(H, W, 3) uint8 BGR picture: every spot a faint dot, recurring ones ringed and counted."""
+    """(H, W, 3) uint8 BGR picture: spots as dots as bright as they are frequent, recurring
+    ones ringed and counted.
+
+    Why brightness by frequency (seen on a 100-frame review): with one dot per spot, the
+    one-off edits of a hundred frames fill the map with noise and hide what recurs.
+    """
     rw, rh = reference_size(frames)
     w = MAP_WIDTH
     h = max(1, round(MAP_WIDTH * rh / rw))
-    img = np.full((h, w, 3), 40, np.uint8)
-    cv2.rectangle(img, (0, 0), (w - 1, h - 1), (90, 90, 90), 1)
-    scale = w / rw
+    seen = np.zeros((h, w), np.float32)
     for frame in frames:
+        dots = np.zeros((h, w), np.float32)
         for s in frame.spots:
             x, y = s["x"] / frame.width * w, s["y"] / frame.height * h
-            cv2.circle(img, (round(x), round(y)), 2, (140, 140, 140), -1, cv2.LINE_AA)
+            cv2.circle(dots, (round(x), round(y)), 2, 1.0, -1)
+        seen += dots  # a frame counts once per place
+    level = np.minimum(seen / frames_needed(len(frames)), 1.0)
+    grey = np.where(seen > 0, 60 + 180 * level, 40).astype(np.uint8)
+    img = np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
+    cv2.rectangle(img, (0, 0), (w - 1, h - 1), (90, 90, 90), 1)
+    scale = w / rw
     for r in recurring:
         cx, cy = round(r.x * w), round(r.y * h)
         radius = max(6, round(r.diameter * max(rw, rh) * scale))

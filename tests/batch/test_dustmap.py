@@ -47,6 +47,14 @@ def test_the_map_rings_recurring_spots():
     assert abs(xs.mean() - 600) < 30 and abs(ys.mean() - 400) < 30
 
 
+def test_on_the_map_a_spot_is_as_bright_as_it_is_frequent():
+    # 8 frames: one spot in all of them, and a one-off elsewhere in each
+    frames = [FrameSpots(1200, 800, [_spot(300, 300), _spot(100 + 120 * i, 600)]) for i in range(8)]
+    img = render_map(frames, [])
+    recurring, one_off, empty = img[300, 300, 0], img[600, 100, 0], img[100, 900, 0]
+    assert recurring > 200 and empty < one_off < recurring - 60
+
+
 def test_a_batch_of_frames_gets_a_dust_map_in_qa_and_the_report(tmp_path, cli):
     first = make_photo(tmp_path / "in" / "f0.png", size=(320, 240))
     for i in (1, 2):  # identical frames: whatever the model edits recurs in all three
