@@ -26,3 +26,7 @@ class BatchEnvironmentError(Exception):
 
 class OutputLockedError(Exception):
     """Another abpn run holds the lock on OUT (exit 4: the environment is busy)."""
+
+
+class UnsafeWriteError(Exception):
+    """Writing here would replace an input: refused, whatever the plan said."""

@@ -54,6 +54,9 @@ class JournalRecord:
     finished: str
     qa: dict[str, int] = field(default_factory=dict)  # QA relpath -> size
     edit: dict[str, Any] | None = None  # EditSummary.to_json(): spots, tiles (newer records)
+    # kept, like edit, so that a resumed run's report still says them for files it skips
+    develop: dict[str, Any] | None = None  # how a camera RAW was developed (imaging.raw)
+    damaged: str | None = None  # decoder damage accepted with --accept-damaged
     v: int = JOURNAL_VERSION
 
     def to_line(self) -> bytes:
@@ -71,7 +74,8 @@ class JournalRecord:
         ints = (record.input_size, record.input_mtime_ns, record.output_size)
         if not all(isinstance(i, int) for i in ints) or not isinstance(record.qa, dict):
             return None
-        if record.edit is not None and not isinstance(record.edit, dict):
+        optional = ((record.edit, dict), (record.develop, dict), (record.damaged, str))
+        if any(value is not None and not isinstance(value, kind) for value, kind in optional):
             return None
         return record
 

@@ -9,16 +9,15 @@ Every per-file failure becomes a FileResult; only 'disk full' and signals stop t
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 
 import numpy as np
 
 from abpn_cli.batch.control import INTERRUPTED, StopControl
+from abpn_cli.batch.errors import UnsafeWriteError
 from abpn_cli.batch.fsutil import (
     atomic_write,
     describe_os_error,
@@ -31,14 +30,11 @@ from abpn_cli.batch.progress import BatchUI
 from abpn_cli.batch.queues import ByteBoundedQueue, Closed
 from abpn_cli.batch.report import NOT_DONE, EditSummary, FileResult
 from abpn_cli.batch.settings import BatchSettings
+from abpn_cli.batch.sidecars import sync_sidecar
 from abpn_cli.engine import LoadedModel, RetouchOptions, retouch
 from abpn_cli.imaging import ImageError, Photo, read_photo, save_blend, save_mask, save_photo
 
 READER_JOIN_SECONDS = 30.0  # a reader stuck on a dead network share is abandoned (read-only)
-
-
-class UnsafeWriteError(Exception):
-    """Writing here would replace an input: refused, whatever the plan said."""
 
 
 @dataclass
@@ -216,10 +212,9 @@ def write_stage(ctx: BatchContext, item: Retouched) -> FileResult:
     start = time.perf_counter()
     job, photo, settings = item.job, item.photo, ctx.settings
     h, w = item.image.shape[:2]
-
-    def refuse_inputs(dest: Path) -> None:
-        if ctx.plan.is_input(dest):
-            raise UnsafeWriteError(f"refusing to overwrite the input {dest}")
+    refuse_inputs = ctx.plan.refuse_input
+    develop = photo.meta.raw.develop if photo.meta.raw else None
+    damaged = "; ".join(photo.damage) or None
 
     def done(status: str, error: str | None) -> FileResult:
         return FileResult(
@@ -233,8 +228,8 @@ def write_stage(ctx: BatchContext, item: Retouched) -> FileResult:
             seconds=item.seconds + time.perf_counter() - start,
             edit=item.edit if status == "ok" else None,
             qa_only=job.qa_only,
-            develop=photo.meta.raw.develop if photo.meta.raw else None,
-            damaged="; ".join(photo.damage) or None,
+            develop=develop,
+            damaged=damaged,
         )
 
     try:
@@ -248,9 +243,7 @@ def write_stage(ctx: BatchContext, item: Retouched) -> FileResult:
                 ),
                 refuse_inputs,
             )
-            if job.sidecar is not None and job.sidecar_out is not None:
-                car = job.sidecar
-                atomic_write(job.sidecar_out, lambda tmp: shutil.copyfile(car, tmp), refuse_inputs)
+        sync_sidecar(job, refuse_inputs)  # a qa_only rerun brings an edited sidecar too
         qa: dict[str, int] = {}
         if job.mask is not None and item.mask is not None:
             mask = item.mask
@@ -277,6 +270,8 @@ def write_stage(ctx: BatchContext, item: Retouched) -> FileResult:
                 finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 qa=qa,
                 edit=None if item.edit is None else item.edit.to_json(),
+                develop=develop,
+                damaged=damaged,
             )
         )
     except Exception as exc:

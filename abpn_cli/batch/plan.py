@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from abpn_cli.batch.errors import BatchUsageError, NothingToProcessError
+from abpn_cli.batch.errors import BatchUsageError, NothingToProcessError, UnsafeWriteError
 from abpn_cli.batch.fsutil import is_temp_name
 from abpn_cli.batch.naming import Source, output_names, sidecar_output, sidecar_owners
 from abpn_cli.batch.report import count_reasons
@@ -97,6 +97,11 @@ class Plan:
         except OSError:
             return False
         return (st.st_dev, st.st_ino) in self.input_ids
+
+    def refuse_input(self, dest: Path) -> None:
+        """atomic_write's last check before its rename: never over an input."""
+        if self.is_input(dest):
+            raise UnsafeWriteError(f"refusing to overwrite the input {dest}")
 
 
 def output_suffix(input_suffix: str, fmt_option: str) -> str:

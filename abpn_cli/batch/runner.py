@@ -57,6 +57,7 @@ from abpn_cli.batch.report import (
 )
 from abpn_cli.batch.review import LAST_REPORT
 from abpn_cli.batch.settings import BatchSettings
+from abpn_cli.batch.sidecars import refresh_sidecar
 from abpn_cli.engine import (
     EngineError,
     LoadedModel,
@@ -197,7 +198,7 @@ def _process(
     with stop.abortable():
         for job, decision in _decisions(settings, plan, state, fingerprint):
             if decision.done:
-                book.preset(job, _skipped_done(job, state))
+                book.preset(job, _skipped_done(job, state, plan))
             else:
                 todo.append(dataclasses.replace(job, qa_only=True) if decision.qa_only else job)
     journal = Journal(journal_path)
@@ -231,18 +232,23 @@ def _decisions(settings: BatchSettings, plan: Plan, state: JournalState, fingerp
         yield job, decide(job, record, fingerprint, plan.out, settings.overwrite)
 
 
-def _skipped_done(job: Job, state: JournalState) -> FileResult:
+def _skipped_done(job: Job, state: JournalState, plan: Plan) -> FileResult:
+    """A file done before: the earlier run's figures, and its sidecar brought up to date
+    (batch.sidecars); a sidecar that cannot be copied fails the file, so it is seen."""
     record = state.records[job.out_rel]
+    error = refresh_sidecar(job, plan)
     return FileResult(
         input=job.source,
         output=job.output,
-        status="skipped",
-        error=None,
+        status="failed" if error else "skipped",
+        error=error,
         width=record.width,
         height=record.height,
         bit_depth=record.bit_depth,
         edit=None if record.edit is None else EditSummary.from_json(record.edit),
         done_before=(record.run, record.finished),
+        develop=record.develop,
+        damaged=record.damaged,
     )
 
 

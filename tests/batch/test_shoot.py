@@ -74,3 +74,41 @@ def test_every_file_of_a_shoot_is_accounted_for(tmp_path: Path, cli) -> None:
     assert redone == [tmp_path / "in/card1/DCIM/DSC_0003.jpg"]  # the rest resumed as done
     assert by_input[redone[0]]["damaged"].startswith("Corrupt JPEG data")
     assert json.loads(report_path.read_text())["settings"]["accept_damaged"] is True
+
+
+def input_state(root: Path) -> dict[Path, tuple[bytes, int]]:
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
+
+
+def test_a_rerun_keeps_develop_and_damaged_and_refreshes_sidecars(tmp_path: Path, cli) -> None:
+    """Files finished in an earlier run: the report still says how the RAW was developed
+    and what damage was accepted; a sidecar edited or added since is copied (atomically,
+    the input untouched), an unchanged copy is left alone."""
+    make_shoot(tmp_path / "in")
+    cards = (tmp_path / "in/card1", tmp_path / "in/card2")
+    out, report_path = tmp_path / "done", tmp_path / "r.json"
+    first, report1 = cli(*cards, "--out", out, "--accept-damaged", report=report_path)
+    assert first.exit_code == 0, first.output
+    dcim1 = tmp_path / "in/card1/DCIM"
+    (dcim1 / "DSC_0001.xmp").write_text("<x:xmpmeta>edited</x:xmpmeta>")
+    (dcim1 / "IMG_0002.xmp").write_text("<x:xmpmeta>new</x:xmpmeta>")
+    inputs = input_state(tmp_path / "in")
+    unchanged = (out / "card2/DCIM/DSC_0001.xmp").stat().st_mtime_ns
+
+    again, report2 = cli(*cards, "--out", out, "--accept-damaged", report=report_path)
+    assert again.exit_code == 0, again.output
+    before = {f["input"]: f for f in report1["files"]}
+    after = {f["input"]: f for f in report2["files"]}
+    photos = [i for i, f in before.items() if f["status"] == "ok"]
+    assert all(after[i]["status"] == "skipped" and after[i]["done_in_run"] for i in photos)
+    for name in ("card1/DCIM/DSC_0001.dng", "card2/DCIM/DSC_0001.dng"):
+        key = str(tmp_path / "in" / name)
+        assert after[key]["develop"] == before[key]["develop"] and after[key]["develop"]
+    key = str(dcim1 / "DSC_0003.jpg")
+    assert after[key]["damaged"] == before[key]["damaged"]
+    assert after[key]["damaged"].startswith("Corrupt JPEG data")
+    assert (out / "card1/DCIM/DSC_0001.xmp").read_text() == "<x:xmpmeta>edited</x:xmpmeta>"
+    assert (out / "card1/DCIM/IMG_0002.xmp").read_text() == "<x:xmpmeta>new</x:xmpmeta>"
+    assert (out / "card2/DCIM/DSC_0001.xmp").stat().st_mtime_ns == unchanged
+    assert input_state(tmp_path / "in") == inputs
+    assert not list(out.rglob("*.abpn-tmp-*"))

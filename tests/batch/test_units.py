@@ -72,6 +72,17 @@ def test_latest_record_wins(tmp_path):
     assert read_journal(path).records["a.jpg"].fingerprint == "new"
 
 
+def test_develop_and_damaged_survive_the_journal_and_bad_ones_void_the_record(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    develop = {"demosaic": "AHD", "wb_multipliers": [2.0, 1.0, 1.5]}
+    good = record("a.tif", develop=develop, damaged="Corrupt JPEG data: 12 extraneous bytes")
+    bad = record("b.jpg", damaged=["not", "a", "string"])
+    path.write_bytes(good.to_line() + bad.to_line() + record("c.jpg").to_line())
+    state = read_journal(path)
+    assert state.records["a.tif"] == good and state.bad_lines == 1
+    assert state.records["c.jpg"].develop is None and state.records["c.jpg"].damaged is None
+
+
 def _job(tmp_path: Path) -> tuple[Job, Path]:
     src = tmp_path / "in.jpg"
     src.write_bytes(os.urandom(3 << 20))  # > 2 MiB: the probe reads head and tail
