@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from abpn_cli.batch.cluster_worker import FileWorker, WorkerOutcome, WorkerSpec
-from abpn_cli.batch.errors import BatchEnvironmentError
+from abpn_cli.batch.errors import BatchEnvironmentError, BatchUsageError
 from abpn_cli.batch.fsutil import (
     atomic_write_bytes,
     clean_stale_temps,
@@ -34,6 +34,7 @@ from abpn_cli.batch.fsutil import (
 from abpn_cli.batch.pipeline import BatchContext
 from abpn_cli.batch.plan import Job
 from abpn_cli.batch.report import FileResult
+from abpn_cli.exitcodes import EXIT_ENVIRONMENT, EXIT_USAGE, ExitRule
 
 RAY_HINT = "pip install 'abpn[ray]'"
 WORKER_LOST = "worker lost"  # error prefix of a file whose workers kept dying
@@ -319,3 +320,21 @@ def _failed(job: Job, reason: str, worker: str | None = None) -> FileResult:
 
 
 __all__ = ["WORKER_LOST", "ClusterSettings", "RayDriver", "import_ray"]
+
+
+def driver_for(cluster: str, address: str | None, workers: int | None) -> RayDriver | None:
+    """`--cluster`: None for a local run, else the Ray driver, once Ray is known importable."""
+    if cluster.lower() == "none":
+        return None
+    if cluster.lower() != "ray":
+        raise BatchUsageError(f"--cluster must be none or ray, not {cluster!r}")
+    settings = ClusterSettings(address=address, workers=workers)  # ValueError: exit 2
+    import_ray()
+    return RayDriver(settings)
+
+
+# Ray missing is one unwrapped line (cron logs want it so); bad --cluster/--ray-* are usage
+CLUSTER_EXITS = (
+    ExitRule(BatchEnvironmentError, EXIT_ENVIRONMENT, lambda exc: f"error: {exc}"),
+    ExitRule(ValueError, EXIT_USAGE),
+)

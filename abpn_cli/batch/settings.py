@@ -12,6 +12,7 @@ from typing import Any
 from abpn_cli.batch.errors import BatchUsageError
 from abpn_cli.engine import RetouchOptions
 from abpn_cli.engine.spots import mask_threshold
+from abpn_cli.exitcodes import EXIT_USAGE, ExitRule
 
 FORMAT_CHOICES = ("keep", "jpg", "jpeg", "png", "tif", "tiff", "webp", "heic")
 DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -22,6 +23,9 @@ DEFAULT_TILE = RetouchOptions().tile  # the engine's measured default
 # The batch default: drop the edits the model is least sure of (the engine's own default,
 # 1.0, applies everything the model proposes, which is what training and eval measure).
 DEFAULT_SENSITIVITY = 0.5
+
+# a bad option is one unwrapped line (cron logs get grepped), nothing written
+SETTINGS_EXITS = (ExitRule(BatchUsageError, EXIT_USAGE, lambda exc: f"error: {exc}"),)
 
 
 def parse_levels(text: str | int | None) -> int | None:
@@ -78,6 +82,11 @@ class BatchSettings:
         problems = validate(self)
         if problems:
             raise BatchUsageError("; ".join(problems))
+
+    @classmethod
+    def given(cls, **options: Any) -> BatchSettings:
+        """From command-line options, None meaning not given: the field's default applies."""
+        return cls(**{k: v for k, v in options.items() if v is not None})
 
     @property
     def max_pixels(self) -> int:

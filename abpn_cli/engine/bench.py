@@ -10,10 +10,14 @@ import multiprocessing as mp
 import resource
 import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from abpn_cli.engine.errors import EngineError
+from abpn_cli.exitcodes import EXIT_ENVIRONMENT, EXIT_USAGE, ExitRule
 
 DEFAULT_SIZES: tuple[tuple[int, int], ...] = (
     (512, 512),
@@ -117,3 +121,70 @@ def run_bench(
         with ctx.Pool(1) as pool:
             args = (str(model_path), device, half, height, width, repeats, skip, tile, threads)
             yield pool.apply(_worker, (args,))
+
+
+class BenchUsageError(ValueError):
+    """The options cannot describe a benchmark (exit 2)."""
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """One `abpn bench` run (the CLI owns the defaults: it is the only caller)."""
+
+    model: Path | None
+    device: str
+    half: bool
+    sizes: str  # "WxH,WxH,..."
+    repeats: int
+    skip: bool
+    tile: int
+    threads: int
+
+
+def parse_sizes(text: str) -> tuple[tuple[int, int], ...]:
+    """`512x512,6000x4000` (width x height, as photographers say it) -> ((h, w), ...)."""
+    try:
+        return tuple((int(s.split("x")[1]), int(s.split("x")[0])) for s in text.lower().split(","))
+    except (ValueError, IndexError) as exc:
+        raise BenchUsageError(f"--sizes must look like 512x512,6000x4000: {text!r}") from exc
+
+
+def measure(settings: BenchSettings) -> Iterator[BenchRow]:
+    """Check the model file and the sizes, then yield a row per size as it is measured."""
+    from abpn_cli.engine import default_model_path, inspect_model_file
+
+    path = settings.model or default_model_path()
+    inspect_model_file(path)  # a bad model is exit 4 even when --sizes is wrong too
+    sizes = parse_sizes(settings.sizes)
+    s = settings
+    yield from run_bench(path, s.device, s.half, sizes, s.repeats, s.skip, s.tile, s.threads)
+
+
+# a bad --model or device is exit 4, bad --sizes exit 2
+BENCH_EXITS = (ExitRule(EngineError, EXIT_ENVIRONMENT), ExitRule(BenchUsageError, EXIT_USAGE))
+
+BENCH_COLUMNS = (
+    "resolution",
+    "l",
+    "runtime (median)",
+    "min",
+    "peak memory",
+    "model+runtime",
+    "tiles skipped",
+    "device",
+)
+
+
+def bench_cells(r: BenchRow) -> list[str]:
+    """One printed table row (BENCH_COLUMNS)."""
+    mem = "RSS" if r.device == "cpu" else "CUDA alloc"
+    return [
+        f"{r.width}x{r.height}",
+        str(r.levels),
+        f"{r.seconds_median:.3f} s",
+        f"{r.seconds_min:.3f} s",
+        f"{r.peak_mb:.0f} MB {mem}",
+        f"{r.baseline_mb:.0f} MB",
+        f"{r.tiles_skipped}/{r.tiles_total}",
+        f"{r.device} {r.dtype}",
+    ]

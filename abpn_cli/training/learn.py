@@ -57,7 +57,6 @@ to the true edit; doing nothing: 11.2e-4):
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import shutil
@@ -72,8 +71,10 @@ import torch
 
 from abpn_cli.batch.fsutil import atomic_write_bytes
 from abpn_cli.engine.modelcard import ModelCard
+from abpn_cli.engine.modelfile import file_sha256
 from abpn_cli.model import ABPN
 from abpn_cli.training.data import load_rgb_uniform
+from abpn_cli.training.learn_settings import LearnSettings
 
 # --- pair-check thresholds (see the module docstring for the measurements behind them)
 LEARN_MAX_THUMBNAIL = 256  # crop = this * 2**levels (512 at l = 1, measured ~2 s/step)
@@ -123,27 +124,6 @@ class LearnInterrupted(LearnError):
     def __init__(self, message: str, checkpoint: Path | None) -> None:
         super().__init__(message)
         self.checkpoint = checkpoint
-
-
-@dataclass
-class LearnSettings:
-    """One `abpn learn` run. `minutes` and/or `steps` bound it (whichever ends first)."""
-
-    out: Path
-    pairs: list[tuple[Path, Path]]
-    base: Path | None = None  # None: the shipped default model
-    minutes: float | None = 4.0  # budget for the whole command, checks and saving included
-    steps: int | None = None
-    batch: int = 4
-    lr: float = 1e-3
-    lr_decay_at: float = 0.7
-    seed: int = 0
-    threads: int = 2
-    max_side: int = 1024
-    holdout: bool = True
-    levels: int = 1  # crop = base thumbnail * 2**levels keeps the training thumbnail
-    val_size: int = 4
-    started_at: float | None = None  # time.perf_counter() when the command began (budget origin)
 
 
 @dataclass
@@ -212,14 +192,6 @@ LearnProgress = Callable[[LearnEvent], None]
 
 
 # --------------------------------------------------------------------------- pair checks
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _grey(rgb: np.ndarray) -> np.ndarray:
