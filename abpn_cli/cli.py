@@ -259,31 +259,13 @@ def train(
     ),
 ) -> None:
     """Train (or fine-tune) ABPN; Ctrl-C saves a checkpoint, --resume continues it exactly."""
+    given = dict(locals())  # the parameters are TrainOptions' fields, name for name
     from abpn_cli.training.commands import TRAIN_EXITS, TrainOptions, train_settings
     from abpn_cli.training.progress import TrainConsole, train_summary
     from abpn_cli.training.trainer import train as run_training
 
-    options = TrainOptions(
-        out=out,
-        resume=resume,
-        synthetic=synthetic,
-        pairs=pairs,
-        steps=steps,
-        crop=crop,
-        levels=levels,
-        batch=batch,
-        lr=lr,
-        lr_decay_at=lr_decay_at,
-        max_minutes=max_minutes,
-        seed=seed,
-        val_every=val_every,
-        checkpoint_every=checkpoint_every,
-        threads=threads,
-        adv_weight=adv_weight,
-        init_from=init_from,
-    )
     with _exits(TRAIN_EXITS):
-        settings = train_settings(options)
+        settings = train_settings(TrainOptions(**given))
         with TrainConsole() as ui:
             report = run_training(settings, ui.show)
     Console().print(train_summary(report), highlight=False, soft_wrap=True)
@@ -370,30 +352,18 @@ def train_dust_command(
     crop: int | None = typer.Option(None, help="Thumbnail crop side, multiple of 64 [128]."),
     lr: float | None = typer.Option(None, help="Adam learning rate, /10 after 80 % [1e-3]."),
     cache: Path | None = typer.Option(None, help="Thumbnail cache folder [OUT/../thumbcache]."),
-    compile_: bool = typer.Option(True, "--compile/--no-compile", help="torch.compile."),
+    compile: bool = typer.Option(True, "--compile/--no-compile", help="torch.compile."),
     init_from: Path | None = typer.Option(
         None, "--init-from", help="Start from this model file (e.g. the shipped default)."
     ),
 ) -> None:
     """Train the dust model's LRL on physical dust (resumes OUT/last.ckpt if present)."""
+    given = dict(locals())  # the parameters are DustOptions' fields, name for name
     from abpn_cli.training.commands import DUST_EXITS, DustOptions, dust_settings, run_train_dust
     from abpn_cli.training.progress import dust_summary
 
-    options = DustOptions(
-        photos=photos,
-        out=out,
-        holdout=holdout,
-        cache=cache,
-        max_minutes=max_minutes,
-        steps=steps,
-        batch=batch,
-        crop=crop,
-        lr=lr,
-        compile=compile_,
-        init_from=init_from,
-    )
     with _exits(DUST_EXITS):
-        score = run_train_dust(dust_settings(options), lambda line: typer.echo(line))
+        score = run_train_dust(dust_settings(DustOptions(**given)), lambda line: typer.echo(line))
     summary = dust_summary(score)
     if summary is not None:
         typer.echo(summary)
@@ -442,21 +412,14 @@ def eval_command(
     ),
 ) -> None:
     """PSNR/SSIM (input and output vs target) and locality of the model or a baseline."""
+    given = dict(locals())  # the parameters are EvalSettings' fields, name for name
     from abpn_cli.batch.settings import parse_levels
     from abpn_cli.training.eval_command import EVAL_EXITS, EvalSettings, run_eval
     from abpn_cli.training.progress import eval_file_line, eval_table
 
     err = Console(stderr=True)
     with _exits(EVAL_EXITS):
-        settings = EvalSettings(
-            pairs=pairs,
-            model=model,
-            levels=parse_levels(levels),
-            device=device,
-            baseline=baseline,
-            report=report,
-            warmup=warmup,
-        )
+        settings = EvalSettings(**{**given, "levels": parse_levels(levels)})
         result = run_eval(
             settings, lambda r: err.print(eval_file_line(r), highlight=False, soft_wrap=True)
         )
@@ -498,6 +461,7 @@ def learn(
     ),
 ) -> None:
     """Learn a retouch from a few exemplar before/after pairs; writes a normal model file."""
+    given = dict(locals())  # the parameters are learn_settings' arguments, name for name
     import time
 
     started_at = time.perf_counter()  # --minutes counts from here, imports included
@@ -506,22 +470,7 @@ def learn(
     from abpn_cli.training.progress import LearnConsole, learn_summary
 
     with _exits(LEARN_EXITS):
-        settings = learn_settings(
-            pairs,
-            before,
-            after,
-            out=out,
-            base=base,
-            minutes=minutes,
-            steps=steps,
-            batch=batch,
-            lr=lr,
-            seed=seed,
-            threads=threads,
-            max_side=max_side,
-            holdout=holdout,
-            started_at=started_at,
-        )
+        settings = learn_settings(**given, started_at=started_at)
         with LearnConsole() as ui:
             report = run_learning(settings, ui.show)
     Console().print(learn_summary(report), highlight=False, soft_wrap=True)

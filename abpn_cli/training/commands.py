@@ -174,13 +174,14 @@ LEARN_EXITS = (
 
 
 def learn_settings(
-    pairs_dir: Path | None,
+    pairs: Path | None,
     before: Sequence[Path] | None,
     after: Sequence[Path] | None,
     **fields: Any,
 ) -> LearnSettings:
     """The exemplars from --pairs DIR and/or --before/--after (in that order), checked to
     come in pairs; `fields` are LearnSettings' (minutes and steps by its budget rule)."""
+    pairs_dir = pairs
     before, after = list(before or ()), list(after or ())
     if (before or after) and len(before) != len(after):
         raise LearnUsageError(
@@ -188,9 +189,9 @@ def learn_settings(
         )
     if pairs_dir is None and not before:
         raise LearnUsageError("give --pairs DIR or --before A --after B (repeatable)")
-    pairs = pairs_from_dir(pairs_dir) if pairs_dir is not None else []
-    pairs += list(zip(before, after, strict=True))
-    return LearnSettings.budgeted(pairs=pairs, **fields)
+    found = pairs_from_dir(pairs_dir) if pairs_dir is not None else []
+    found += list(zip(before, after, strict=True))
+    return LearnSettings.budgeted(pairs=found, **fields)
 
 
 # --------------------------------------------------------------------------- export

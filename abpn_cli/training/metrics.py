@@ -22,7 +22,9 @@ Conventions (all documented here so eval reports can be compared):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -55,6 +57,18 @@ def _gaussian_kernel_1d(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> n
     return k / k.sum()
 
 
+def _ssim_map(filt: Callable[[Any], Any], x: Any, y: Any) -> Any:
+    """The SSIM formula from windowed moments; `filt` is the window (NumPy for scoring,
+    torch for the loss), so both implementations share one formula."""
+    mx, my = filt(x), filt(y)
+    sxx = filt(x * x) - mx * mx
+    syy = filt(y * y) - my * my
+    sxy = filt(x * y) - mx * my
+    num = (2 * mx * my + SSIM_C1) * (2 * sxy + SSIM_C2)
+    den = (mx * mx + my * my + SSIM_C1) * (sxx + syy + SSIM_C2)
+    return num / den
+
+
 def _ssim_map_channel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """SSIM map of one channel over the 'valid' area (float64)."""
     k = _gaussian_kernel_1d()
@@ -64,13 +78,7 @@ def _ssim_map_channel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         out = cv2.sepFilter2D(img, cv2.CV_64F, k, k, borderType=cv2.BORDER_REFLECT)
         return out[r:-r, r:-r]  # interior == 'valid' convolution
 
-    mx, my = filt(x), filt(y)
-    sxx = filt(x * x) - mx * mx
-    syy = filt(y * y) - my * my
-    sxy = filt(x * y) - mx * my
-    num = (2 * mx * my + SSIM_C1) * (2 * sxy + SSIM_C2)
-    den = (mx * mx + my * my + SSIM_C1) * (sxx + syy + SSIM_C2)
-    return num / den
+    return _ssim_map(filt, x, y)
 
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
@@ -106,13 +114,7 @@ def ssim_torch(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     def filt(t: torch.Tensor) -> torch.Tensor:  # separable, depthwise, 'valid'
         return F.conv2d(F.conv2d(t, kh, groups=c), kv, groups=c)
 
-    mx, my = filt(x), filt(y)
-    sxx = filt(x * x) - mx * mx
-    syy = filt(y * y) - my * my
-    sxy = filt(x * y) - mx * my
-    num = (2 * mx * my + SSIM_C1) * (2 * sxy + SSIM_C2)
-    den = (mx * mx + my * my + SSIM_C1) * (sxx + syy + SSIM_C2)
-    return (num / den).mean()
+    return _ssim_map(filt, x, y).mean()
 
 
 def region_from_difference(
