@@ -8,21 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 from typer.testing import CliRunner
 
 from abpn_cli.cli import app
-
-
-def make_photo(path: Path, size: tuple[int, int] = (260, 200), seed: int = 0) -> Path:
-    """A smooth-ish random RGB image (so JPEG stays small), saved by extension."""
-    rng = np.random.default_rng(seed)
-    w, h = size
-    base = rng.integers(0, 256, (h // 8 + 1, w // 8 + 1, 3), dtype=np.uint8)
-    img = Image.fromarray(base).resize((w, h), Image.BILINEAR)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
-    return path
+from tests.factories import make_photo
 
 
 def write_bad_files(folder: Path) -> dict[str, Path]:

@@ -22,7 +22,8 @@ from abpn_cli.batch import BatchSettings, RecordingUI, run_batch
 from abpn_cli.batch.cluster import WORKER_LOST, ClusterSettings, RayDriver
 from abpn_cli.batch.report import FileResult
 from abpn_cli.exitcodes import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
-from tests.batch.conftest import make_photo, outputs, temp_files, tree_hashes
+from tests.batch.conftest import outputs, temp_files, tree_hashes
+from tests.factories import make_photo
 
 REPO = Path(__file__).resolve().parents[2]
 N_FILES = 8

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 
 from abpn_cli.batch.dustmap import FrameSpots, recurring_spots, render_map
-from tests.batch.conftest import make_photo
+from tests.factories import make_photo
 
 
 def _spot(x, y, d=20.0):

@@ -11,13 +11,8 @@ import pytest
 from PIL import Image
 
 from abpn_cli.batch import BatchSettings, RecordingUI, run_batch
-from tests.batch.conftest import (
-    make_photo,
-    outputs,
-    temp_files,
-    tree_hashes,
-    write_bad_files,
-)
+from tests.batch.conftest import outputs, temp_files, tree_hashes, write_bad_files
+from tests.factories import make_photo
 
 
 def decodes_fully(path) -> bool:

@@ -11,7 +11,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from abpn_cli.cli import app
-from tests.batch.conftest import make_photo, write_bad_files
+from tests.batch.conftest import write_bad_files
+from tests.factories import make_photo
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 import tifffile
 
 from abpn_cli.exitcodes import EXIT_FAILED
-from tests.batch.conftest import make_photo
+from tests.factories import make_photo
 from tests.imaging.dng import write_dng
 from tests.imaging.test_damage import zeroed
 

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.batch.conftest import make_photo, outputs, temp_files
+from tests.batch.conftest import outputs, temp_files
+from tests.factories import make_photo
 
 REPO = Path(__file__).resolve().parents[2]
 N_FILES = 12

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.batch.conftest import make_photo, outputs
+from tests.batch.conftest import outputs
+from tests.factories import make_photo
 
 WRITER = """
 import sys, time

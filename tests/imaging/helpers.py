@@ -15,6 +15,8 @@ import numpy as np
 import piexif
 from PIL import Image, ImageCms
 
+from tests.factories import pattern  # noqa: F401  (the imaging tests' test image lives there)
+
 MAKERNOTE = b"FAKECAM\0" + bytes(range(256)) * 2
 XMP = (
     b'<?xpacket begin="\xef\xbb\xbf" id="W5M0MpCehiHzreSzNTczkc9d"?>'
@@ -88,20 +90,6 @@ def little_endian_exif() -> bytes:
     data = data[6:] if data.startswith(b"Exif\0\0") else data
     assert data.startswith(b"II*\0")
     return data
-
-
-def pattern(h: int, w: int, dtype: type = np.uint8, seed: int = 0) -> np.ndarray:
-    """Smooth-ish asymmetric RGB test image (the top-left corner is unique)."""
-    rng = np.random.default_rng(seed)
-    top = 65535 if dtype == np.uint16 else 255
-    y, x = np.mgrid[0:h, 0:w]
-    base = np.stack(
-        [x * top // max(w - 1, 1), y * top // max(h - 1, 1), (x + y) * top // (h + w)], 2
-    )
-    noise = rng.integers(0, top // 16, (h, w, 3))
-    img = np.clip(base + noise, 0, top).astype(dtype)
-    img[: h // 4, : w // 4] = top  # bright marker in the stored top-left corner
-    return img
 
 
 def segment(marker: int, payload: bytes) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -11,8 +12,9 @@ import tifffile
 from PIL import Image
 
 from abpn_cli.imaging import ImageError, read_photo, save_photo
+from tests.factories import pattern
 
-from .helpers import IPTC, XMP, exif_block, icc_profile, pattern, write_jpeg
+from .helpers import IPTC, XMP, exif_block, icc_profile, write_jpeg
 
 
 @pytest.fixture
@@ -99,3 +101,47 @@ def test_oversized_exif_for_jpeg_is_refused_not_dropped(tmp_path: Path) -> None:
     photo.meta = replace(photo.meta, exif=exif_block(makernote=bytes(70000)))
     with pytest.raises(ImageError, match="EXIF block too large for JPEG"):
         save_photo(photo, photo.pixels, tmp_path / "b.jpg", fmt="jpeg")
+
+
+def _animated(path: Path) -> None:
+    frames = [Image.new("RGB", (8, 8), c) for c in ("red", "blue")]
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+
+
+@pytest.mark.parametrize(
+    ("name", "match"), [("a.png", "animated PNG"), ("a.webp", "animated WebP is not supported")]
+)
+def test_animated_file_is_refused(tmp_path: Path, name: str, match: str) -> None:
+    _animated(tmp_path / name)
+    with pytest.raises(ImageError, match=match):
+        read_photo(tmp_path / name)
+
+
+def _webp(path: Path) -> None:
+    Image.fromarray(pattern(32, 32)).save(path)
+
+
+def _tiff(path: Path) -> None:
+    tifffile.imwrite(path, pattern(64, 64), photometric="rgb", metadata=None)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "write", "cut", "match"),
+    [
+        (".webp", _webp, lambda n: n // 2, "truncated WebP"),
+        (".tif", _tiff, lambda n: n - 100, r"truncated TIFF \(image data extends past the end"),
+    ],
+    ids=["webp", "tiff"],
+)
+def test_truncated_file_is_refused(
+    tmp_path: Path,
+    suffix: str,
+    write: Callable[[Path], None],
+    cut: Callable[[int], int],
+    match: str,
+) -> None:
+    write(tmp_path / f"a{suffix}")
+    data = (tmp_path / f"a{suffix}").read_bytes()
+    (tmp_path / f"cut{suffix}").write_bytes(data[: cut(len(data))])
+    with pytest.raises(ImageError, match=match):
+        read_photo(tmp_path / f"cut{suffix}")

@@ -13,8 +13,7 @@ import pytest
 from abpn_cli.imaging import ImageError, read_photo
 from abpn_cli.imaging.damage import jpeg_damage
 from abpn_cli.imaging.jpeg import parse_header
-
-from .helpers import pattern
+from tests.factories import pattern
 
 ROOT = Path(__file__).resolve().parents[2]
 VALID = sorted((ROOT / "examples/photos").glob("*.jpg")) + sorted(

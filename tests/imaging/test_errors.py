@@ -11,8 +11,9 @@ import pytest
 from PIL import Image, ImageFile
 
 from abpn_cli.imaging import ImageError, read_photo
+from tests.factories import pattern
 
-from .helpers import exif_block, pattern, write_jpeg
+from .helpers import exif_block, write_jpeg
 
 
 def jpeg_bytes(tmp_path: Path) -> bytes:

@@ -13,8 +13,9 @@ import pytest
 import tifffile
 
 from abpn_cli.imaging import read_photo, save_photo
+from tests.factories import pattern
 
-from .helpers import IPTC, XMP, canon_exif_block, icc_profile, pattern, write_jpeg
+from .helpers import IPTC, XMP, canon_exif_block, icc_profile, write_jpeg
 from .test_jpeg import POLICY
 
 EXIFTOOL = shutil.which("exiftool")
@@ -65,32 +66,25 @@ def assert_same_metadata(src: Path, dst: Path) -> None:
     assert icc_bytes(dst) == icc_bytes(src) == icc_profile()
 
 
-def test_jpeg_to_jpeg(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("size", "orientation", "name", "fmt"),
+    [((32, 48), 6, "out.jpg", None), ((16, 16), 8, "out.png", "png")],
+    ids=["jpeg", "png"],
+)
+def test_jpeg_to(
+    tmp_path: Path, size: tuple[int, int], orientation: int, name: str, fmt: str | None
+) -> None:
     src = write_jpeg(
         tmp_path / "in.jpg",
-        pattern(32, 48),
-        exif=canon_exif_block(6),
+        pattern(*size),
+        exif=canon_exif_block(orientation),
         icc=icc_profile(),
         xmp=XMP,
         iptc=IPTC,
     )
     photo = read_photo(src)
-    save_photo(photo, photo.pixels, tmp_path / "out.jpg")
-    assert_same_metadata(src, tmp_path / "out.jpg")
-
-
-def test_jpeg_to_png(tmp_path: Path) -> None:
-    src = write_jpeg(
-        tmp_path / "in.jpg",
-        pattern(16, 16),
-        exif=canon_exif_block(8),
-        icc=icc_profile(),
-        xmp=XMP,
-        iptc=IPTC,
-    )
-    photo = read_photo(src)
-    save_photo(photo, photo.pixels, tmp_path / "out.png", fmt="png")
-    assert_same_metadata(src, tmp_path / "out.png")
+    save_photo(photo, photo.pixels, tmp_path / name, **({} if fmt is None else {"fmt": fmt}))
+    assert_same_metadata(src, tmp_path / name)
 
 
 def test_16bit_lzw_tiff_from_exiftool_to_tiff_and_jpeg(tmp_path: Path) -> None:

@@ -10,17 +10,9 @@ import pytest
 from PIL import Image, JpegImagePlugin
 
 from abpn_cli.imaging import ImageError, read_photo, save_photo
+from tests.factories import pattern
 
-from .helpers import (
-    IPTC,
-    XMP,
-    exif_block,
-    icc_profile,
-    jpeg_segments,
-    pattern,
-    segment,
-    write_jpeg,
-)
+from .helpers import IPTC, XMP, exif_block, icc_profile, jpeg_segments, segment, write_jpeg
 
 
 @pytest.fixture

@@ -14,8 +14,7 @@ from PIL import Image
 
 from abpn_cli.imaging import read_photo, save_photo
 from abpn_cli.imaging.jpegenc import ijg_quality, ijg_tables
-
-from .helpers import pattern
+from tests.factories import pattern
 
 SAMPLING = {"4:4:0": ((1, 2), (1, 1), (1, 1)), "4:1:1": ((4, 1), (1, 1), (1, 1))}
 EXIFTOOL_NAME = {"4:4:0": "1 2", "4:1:1": "4 1", "4:4:4": "1 1", "4:2:0": "2 2"}

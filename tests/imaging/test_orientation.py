@@ -10,8 +10,9 @@ import tifffile
 from PIL import Image
 
 from abpn_cli.imaging import read_photo, save_photo
+from tests.factories import pattern
 
-from .helpers import exif_block, pattern, write_jpeg
+from .helpers import exif_block, write_jpeg
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))

@@ -13,8 +13,9 @@ import pytest
 from PIL import Image
 
 from abpn_cli.imaging import ImageError, read_photo, save_photo
+from tests.factories import pattern
 
-from .helpers import IPTC, XMP, exif_block, icc_profile, pattern
+from .helpers import IPTC, XMP, exif_block, icc_profile
 
 
 def chunk(ctype: bytes, data: bytes) -> bytes:
@@ -125,13 +126,6 @@ def test_palette_png_is_refused(tmp_path: Path) -> None:
     Image.new("P", (8, 8)).save(tmp_path / "p.png")
     with pytest.raises(ImageError, match=r"palette \(indexed-colour\) PNG is not supported"):
         read_photo(tmp_path / "p.png")
-
-
-def test_animated_png_is_refused(tmp_path: Path) -> None:
-    frames = [Image.new("RGB", (8, 8), c) for c in ("red", "blue")]
-    frames[0].save(tmp_path / "a.png", save_all=True, append_images=frames[1:])
-    with pytest.raises(ImageError, match="animated PNG"):
-        read_photo(tmp_path / "a.png")
 
 
 def test_truncated_and_crc_damaged_png(tmp_path: Path) -> None:

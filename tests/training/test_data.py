@@ -24,21 +24,7 @@ from abpn_cli.training.data import (
     load_rgb_float,
     make_eval_set,
 )
-
-
-def photo(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """uint8 RGB photo-like image."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    base = np.stack([0.3 + 0.5 * xx / w, 0.4 + 0.4 * yy / h, 0.5 + 0.2 * np.sin(xx / 40)], 2)
-    tex = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), 1.0)
-    return (np.clip(base + 0.04 * tex[:, :, None], 0, 1) * 255 + 0.5).astype(np.uint8)
-
-
-def write_rgb(path: Path, rgb: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), np.ascontiguousarray(rgb[:, :, ::-1]))
-    return path
+from tests.factories import gradient_photo, write_rgb
 
 
 def touch_image(path: Path, w: int = 8, h: int = 6) -> Path:
@@ -135,7 +121,7 @@ def test_load_rgb_float_channel_order_depth_gray_alpha(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("ext", ["png", "jpg"])
 def test_load_rgb_float_max_side(tmp_path: Path, ext: str) -> None:
-    path = write_rgb(tmp_path / f"big.{ext}", photo(300, 800))
+    path = write_rgb(tmp_path / f"big.{ext}", gradient_photo(300, 800))
     assert load_rgb_float(path).shape == (300, 800, 3)
     small = load_rgb_float(path, max_side=200)
     assert small.shape == (75, 200, 3) and small.min() >= 0 and small.max() <= 1
@@ -148,8 +134,8 @@ def test_load_rgb_float_max_side(tmp_path: Path, ext: str) -> None:
 @pytest.fixture
 def photos(tmp_path: Path) -> list[Path]:
     return [
-        write_rgb(tmp_path / "p0.png", photo(200, 300, 0)),
-        write_rgb(tmp_path / "p1.jpg", photo(260, 180, 1)),
+        write_rgb(tmp_path / "p0.png", gradient_photo(200, 300, 0)),
+        write_rgb(tmp_path / "p1.jpg", gradient_photo(260, 180, 1)),
     ]
 
 
@@ -196,7 +182,7 @@ def test_synthetic_dataset_memory_budget(photos: list[Path]) -> None:
 
 def make_local_edit_pair(root: Path) -> tuple[Path, Path]:
     """A 200x1000 pair whose only edit is a 60x60 patch near the right end."""
-    after = photo(200, 1000, 5)
+    after = gradient_photo(200, 1000, 5)
     before = after.copy()
     before[100:160, 880:940] = (before[100:160, 880:940] * 0.7).astype(np.uint8)
     return write_rgb(root / "before" / "e.png", before), write_rgb(root / "after" / "e.png", after)
@@ -229,7 +215,7 @@ def test_pair_dataset_prefers_changed_areas(tmp_path: Path) -> None:
 
 
 def test_make_eval_set_is_byte_deterministic(tmp_path: Path, photos: list[Path]) -> None:
-    small = write_rgb(tmp_path / "tiny.png", photo(90, 120, 7))  # needs upscaling
+    small = write_rgb(tmp_path / "tiny.png", gradient_photo(90, 120, 7))  # needs upscaling
     srcs = [*photos, small]
     items = make_eval_set(srcs, tmp_path / "e1", size=128, seed=11, count_per_photo=2)
     make_eval_set(srcs, tmp_path / "e2", size=128, seed=11, count_per_photo=2)

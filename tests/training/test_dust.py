@@ -12,12 +12,7 @@ from abpn_cli.training.dust import (
     srgb_to_linear,
     transmittance,
 )
-
-
-def _photo(h=256, w=384, seed=0):
-    rng = np.random.default_rng(seed)
-    ramp = np.linspace(0.2, 0.9, w, dtype=np.float32)[None, :, None]
-    return np.clip(ramp + 0.02 * rng.standard_normal((h, w, 3)).astype(np.float32), 0, 1)
+from tests.factories import ramp
 
 
 def test_srgb_round_trip_is_exact_enough():
@@ -26,7 +21,7 @@ def test_srgb_round_trip_is_exact_enough():
 
 
 def test_outside_the_defects_the_dusty_image_is_the_clean_one_bit_for_bit():
-    clean = _photo()
+    clean = ramp()
     d = add_dust(clean, np.random.default_rng(1), params=DustParams(count=(5, 5)))
     untouched = (d.transmittance == 1.0).all(axis=2)
     assert 0.0 < (~untouched).mean() < 0.2
@@ -35,7 +30,7 @@ def test_outside_the_defects_the_dusty_image_is_the_clean_one_bit_for_bit():
 
 
 def test_dust_only_darkens_and_by_the_documented_linear_attenuation():
-    clean = _photo()
+    clean = ramp()
     p = DustParams(count=(8, 8), fibre_prob=0.0)
     d = add_dust(clean, np.random.default_rng(2), params=p)
     assert (d.dusty <= clean + 1e-6).all()
@@ -47,7 +42,7 @@ def test_dust_only_darkens_and_by_the_documented_linear_attenuation():
 
 
 def test_shadows_are_nearly_neutral():
-    d = add_dust(_photo(), np.random.default_rng(3), params=DustParams(count=(10, 10)))
+    d = add_dust(ramp(), np.random.default_rng(3), params=DustParams(count=(10, 10)))
     for defect in d.defects:
         att = np.array(defect.attenuation)
         assert att.max() - att.min() <= 0.25 * att.mean() + 1e-9
@@ -87,8 +82,8 @@ def test_fibres_are_thin_curves():
 def test_same_defects_recur_in_every_frame_of_a_shoot_at_any_size():
     rng = np.random.default_rng(7)
     defects = sample_defects(rng, (200, 300), 300, DustParams(count=(4, 4)))
-    a = add_dust(_photo(200, 300, seed=1), rng, defects=defects)
-    b = add_dust(_photo(200, 300, seed=2), rng, defects=defects)
+    a = add_dust(ramp(200, 300, seed=1), rng, defects=defects)
+    b = add_dust(ramp(200, 300, seed=2), rng, defects=defects)
     assert np.array_equal(a.transmittance, b.transmittance)
     big = transmittance((400, 600), scale_defects(defects, 2.0))
     small_again = big.reshape(200, 2, 300, 2, 3).mean(axis=(1, 3))
@@ -96,7 +91,7 @@ def test_same_defects_recur_in_every_frame_of_a_shoot_at_any_size():
 
 
 def test_a_seed_fixes_the_dust():
-    clean = _photo()
+    clean = ramp()
     a = add_dust(clean, np.random.default_rng(8))
     b = add_dust(clean, np.random.default_rng(8))
     assert np.array_equal(a.dusty, b.dusty)

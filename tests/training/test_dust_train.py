@@ -21,29 +21,21 @@ from abpn_cli.training.dust_data import (
 from abpn_cli.training.dust_train import DustTrainSettings, false_hits, lrl_losses, train_dust
 from abpn_cli.training.thumbs import Thumb
 from tests.conftest import TINY
+from tests.factories import landscape
 
 TINY_DUST = replace(TINY, thumbnail=128, gate_residual=True, detail_input=True)
 
 
-def _landscape(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """Smooth sky over a noisy ground: both kinds of place a sensor meets."""
-    rng = np.random.default_rng(seed)
-    img = np.empty((h, w, 3), np.float32)
-    img[: h // 2] = np.linspace(0.5, 0.8, h // 2)[:, None, None] * np.array([0.6, 0.8, 1.0])
-    img[h // 2 :] = 0.3 + 0.2 * rng.random((h - h // 2, w, 3))
-    return img
-
-
 def _sources(n: int = 2, side: int = 640) -> list:
     thumbs = [
-        Thumb(Path(f"p{i}.png"), side, _landscape(side * 2 // 3, side, i).astype(np.float16))
+        Thumb(Path(f"p{i}.png"), side, landscape(side * 2 // 3, side, i).astype(np.float16))
         for i in range(n)
     ]
     return dust_sources(thumbs)
 
 
 def test_smooth_map_marks_the_sky_not_the_ground():
-    sm = smooth_map(_landscape(256, 256))
+    sm = smooth_map(landscape(256, 256))
     assert sm[2:10].all() and not sm[20:].any()
 
 
@@ -96,7 +88,7 @@ def _write_photos(folder: Path, n: int) -> tuple[Path, ...]:
     paths = []
     for i in range(n):
         p = folder / f"p{i}.png"
-        Image.fromarray((_landscape(800, 1200, i) * 255).astype(np.uint8)).save(p)
+        Image.fromarray((landscape(800, 1200, i) * 255).astype(np.uint8)).save(p)
         paths.append(p)
     return tuple(paths)
 
@@ -121,7 +113,7 @@ def test_a_tiny_run_exports_a_model_the_engine_runs_and_resumes_where_it_stopped
     assert score is not None and score.step == 3
     model = load_model(tmp_path / "run" / "model.pt", "cpu")
     assert model.config.gate_residual and ModelCard.from_meta(model.metadata).kind == "train-dust"
-    pixels = (_landscape(300, 450) * 255).astype(np.uint8)
+    pixels = (landscape(300, 450) * 255).astype(np.uint8)
     assert retouch(model, pixels, RetouchOptions()).image.shape == pixels.shape
     more = DustTrainSettings(**{**settings.__dict__, "steps": 5})
     lines.clear()

@@ -17,38 +17,9 @@ from abpn_cli.cli import app
 from abpn_cli.engine import ModelCard, RetouchOptions, load_model, save_model_file
 from abpn_cli.training import evaluate as ev
 from tests.conftest import make_tiny_model
+from tests.factories import EVAL_SIZE, eval_clean, write_eval_pairs, write_rgb
 
-SIZE = 128
-
-
-def _write(path: Path, rgb: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img = rgb[:, :, ::-1] if rgb.ndim == 3 else rgb
-    assert cv2.imwrite(str(path), np.ascontiguousarray(img))
-
-
-def _clean(seed: int, size: int = SIZE) -> np.ndarray:
-    """Smooth photo-like uint8 RGB with some texture (so smoothing filters change it)."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    base = np.stack([0.3 + 0.5 * xx, 0.4 + 0.4 * yy, 0.5 + 0.2 * np.sin(6 * xx)], 2)
-    tex = cv2.GaussianBlur(rng.standard_normal((size, size)).astype(np.float32), (0, 0), 1.0)
-    return (np.clip(base + 0.05 * tex[:, :, None], 0, 1) * 255 + 0.5).astype(np.uint8)
-
-
-def make_pairs(root: Path, n: int = 2, with_region: bool = True, size: int = SIZE) -> Path:
-    """n pairs: `after` clean, `before` = after plus a dark disc (the edited region)."""
-    for i in range(n):
-        after = _clean(i, size)
-        region = np.zeros((size, size), np.uint8)
-        cv2.circle(region, (40 + 20 * i, 50), 14, 255, -1)
-        before = after.copy()
-        before[region > 0] = (before[region > 0] * 0.6).astype(np.uint8)
-        _write(root / "before" / f"p{i}.png", before)
-        _write(root / "after" / f"p{i}.png", after)
-        if with_region:
-            _write(root / "region" / f"p{i}.png", region)
-    return root
+SIZE = EVAL_SIZE
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +35,7 @@ def silent_model_file(tmp_path_factory) -> Path:
 
 
 def test_identity_baseline_scores_the_input(tmp_path: Path) -> None:
-    pairs = ev.list_pairs(make_pairs(tmp_path / "set"))
+    pairs = ev.list_pairs(write_eval_pairs(tmp_path / "set"))
     files = ev.evaluate(pairs, {"id": ev.make_baseline("identity")})["id"]
     assert [f.name for f in files] == ["p0", "p1"]
     for f in files:
@@ -75,7 +46,7 @@ def test_identity_baseline_scores_the_input(tmp_path: Path) -> None:
 
 
 def test_model_with_silent_mask_returns_input_exactly(tmp_path: Path, silent_model_file) -> None:
-    pairs = ev.list_pairs(make_pairs(tmp_path / "set"))
+    pairs = ev.list_pairs(write_eval_pairs(tmp_path / "set"))
     model = load_model(silent_model_file, "cpu")
     method = ev.model_method(model, RetouchOptions(levels=1, skip_untouched=True))
     out = method(ev.load_eval_pair(pairs[0]).before)
@@ -86,8 +57,8 @@ def test_model_with_silent_mask_returns_input_exactly(tmp_path: Path, silent_mod
 
 
 def test_region_is_derived_from_the_difference_when_missing(tmp_path: Path) -> None:
-    with_map = ev.list_pairs(make_pairs(tmp_path / "a", n=1))
-    without = ev.list_pairs(make_pairs(tmp_path / "b", n=1, with_region=False))
+    with_map = ev.list_pairs(write_eval_pairs(tmp_path / "a", n=1))
+    without = ev.list_pairs(write_eval_pairs(tmp_path / "b", n=1, with_region=False))
     assert with_map[0].region is not None and without[0].region is None
     derived = ev.load_eval_pair(without[0]).region
     given = ev.load_eval_pair(with_map[0]).region
@@ -96,10 +67,10 @@ def test_region_is_derived_from_the_difference_when_missing(tmp_path: Path) -> N
 
 
 def test_sixteen_bit_before_is_scored_at_full_precision(tmp_path: Path) -> None:
-    root = make_pairs(tmp_path / "set", n=1)
+    root = write_eval_pairs(tmp_path / "set", n=1)
     b8 = cv2.imread(str(root / "before" / "p0.png"), cv2.IMREAD_UNCHANGED)
     (root / "before" / "p0.png").unlink()
-    _write(root / "before" / "p0.png", (b8[:, :, ::-1].astype(np.uint16) * 257))
+    write_rgb(root / "before" / "p0.png", (b8[:, :, ::-1].astype(np.uint16) * 257))
     lp = ev.load_eval_pair(ev.list_pairs(root)[0])
     assert lp.before.dtype == np.uint16
     f = ev.evaluate(ev.list_pairs(root), {"id": ev.make_baseline("identity")})["id"][0]
@@ -117,7 +88,7 @@ def test_global_filters_change_pixels_outside_the_region(tmp_path: Path, name: s
     """The point of the comparison: a non-local filter touches what should stay untouched."""
     if name not in ev.BASELINES:
         pytest.skip(f"{name} needs cv2.edgePreservingFilter (opencv photo module)")
-    pairs = ev.list_pairs(make_pairs(tmp_path / "set", n=1))
+    pairs = ev.list_pairs(write_eval_pairs(tmp_path / "set", n=1))
     f = ev.evaluate(pairs, {name: ev.baseline_method(STRONG[name])})[name][0]
     assert f.locality_255 > 0.1
     assert f.psnr_out != f.psnr_in
@@ -125,7 +96,7 @@ def test_global_filters_change_pixels_outside_the_region(tmp_path: Path, name: s
 
 def test_bilateral_sigma_scales_with_image_size() -> None:
     """Same relative filter at two sizes: the change it makes is of similar size."""
-    small = _clean(5, 256).astype(np.float32) / 255.0
+    small = eval_clean(5, 256).astype(np.float32) / 255.0
     big = cv2.resize(small, (1024, 1024), interpolation=cv2.INTER_CUBIC)
     p = ev.BilateralParams(sigma_space_1024=8.0, sigma_color=0.1)
     d_small = np.abs(ev.bilateral(small, p) - small).mean()
@@ -135,7 +106,7 @@ def test_bilateral_sigma_scales_with_image_size() -> None:
 
 
 def test_baselines_are_pure_float_functions() -> None:
-    img = _clean(3).astype(np.float32) / 255.0
+    img = eval_clean(3).astype(np.float32) / 255.0
     before = img.copy()
     for fn in ev.BASELINES.values():
         out = fn(img)
@@ -168,7 +139,7 @@ def _cli(*args: str | Path) -> CliOut:
 
 
 def test_cli_eval_writes_report_with_schema(tmp_path: Path, tiny_model_file: Path) -> None:
-    root = make_pairs(tmp_path / "set")
+    root = write_eval_pairs(tmp_path / "set")
     report = tmp_path / "out" / "report.json"
     args = ("eval", "--pairs", root, "--model", tiny_model_file, "--device", "cpu")
     result = _cli(*args, "--levels", "1", "--report", report)
@@ -188,7 +159,7 @@ def test_cli_eval_writes_report_with_schema(tmp_path: Path, tiny_model_file: Pat
 
 
 def test_cli_eval_baseline_needs_no_model(tmp_path: Path) -> None:
-    root = make_pairs(tmp_path / "set", n=1, size=256)
+    root = write_eval_pairs(tmp_path / "set", n=1, size=256)
     report = tmp_path / "r.json"
     missing = tmp_path / "nope.pt"
     result = _cli("eval", "--pairs", root, "--baseline", "bilateral", "--model", missing,
@@ -201,7 +172,7 @@ def test_cli_eval_baseline_needs_no_model(tmp_path: Path) -> None:
 
 
 def test_cli_eval_exit_codes(tmp_path: Path, tiny_model_file: Path) -> None:
-    root = make_pairs(tmp_path / "set", n=1)
+    root = write_eval_pairs(tmp_path / "set", n=1)
     empty = tmp_path / "empty"
     (empty / "before").mkdir(parents=True)
     (empty / "after").mkdir()
@@ -218,8 +189,8 @@ def test_cli_eval_exit_codes(tmp_path: Path, tiny_model_file: Path) -> None:
 
 
 def test_cli_eval_bad_pair_is_a_usage_error(tmp_path: Path) -> None:
-    root = make_pairs(tmp_path / "set", n=1)
-    _write(root / "after" / "p0.png", _clean(0, 64))  # size mismatch with before/p0.png
+    root = write_eval_pairs(tmp_path / "set", n=1)
+    write_rgb(root / "after" / "p0.png", eval_clean(0, 64))  # size mismatch with before/p0.png
     r = _cli("eval", "--pairs", root, "--baseline", "identity")
     assert r.exit_code == 2 and "size mismatch" in r.output
 
@@ -227,7 +198,7 @@ def test_cli_eval_bad_pair_is_a_usage_error(tmp_path: Path) -> None:
 def test_cli_make_evalset_is_deterministic(tmp_path: Path) -> None:
     photos = tmp_path / "photos"
     for i in range(2):
-        _write(photos / f"photo{i}.png", _clean(10 + i))
+        write_rgb(photos / f"photo{i}.png", eval_clean(10 + i))
     outs = [tmp_path / "e1", tmp_path / "e2"]
     for out in outs:
         r = _cli("make-evalset", "--photos", photos, "--out", out, "--size", "128", "--seed", "3")

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -22,22 +23,9 @@ from abpn_cli.training.learn import LearnSettings, PairCheckError, check_pair, l
 from abpn_cli.training.losses import LossWeights
 from abpn_cli.training.trainer import TrainSettings, lr_at, train
 from tests.conftest import TINY, make_tiny_model
+from tests.factories import scene, write_rgb
 
 H, W = 192, 256
-
-
-def scene(seed: int, h: int = H, w: int = W) -> np.ndarray:
-    """A smooth colourful 'photo' with a few red discs, float RGB in [0, 1]."""
-    rng = np.random.default_rng(seed)
-    coarse = rng.uniform(0.15, 0.85, size=(5, 6, 3)).astype(np.float32)
-    coarse[..., 0] *= 0.6  # keep the background from looking red
-    img = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)
-    noise = rng.normal(0, 0.12, img.shape).astype(np.float32)  # texture, like a real photo
-    img += cv2.GaussianBlur(noise, (0, 0), 1.5) + rng.normal(0, 0.03, img.shape).astype(np.float32)
-    for _ in range(3):
-        centre = (int(rng.integers(30, w - 30)), int(rng.integers(30, h - 30)))
-        cv2.circle(img, centre, int(rng.integers(14, 28)), (0.8, 0.15, 0.15), -1)
-    return np.clip(cv2.GaussianBlur(img, (0, 0), 1.0), 0, 1)
 
 
 def redden_edit(img: np.ndarray) -> np.ndarray:
@@ -47,19 +35,13 @@ def redden_edit(img: np.ndarray) -> np.ndarray:
     return np.clip(img + 0.2 * mask, 0, 1)
 
 
-def write_png(path: Path, img: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)[:, :, ::-1])
-    return path
-
-
 @pytest.fixture(scope="module")
 def pairs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("pairs")
     for i in range(3):
         img = scene(10 + i)
-        write_png(root / "before" / f"p{i}.png", img)
-        write_png(root / "after" / f"p{i}.png", redden_edit(img))
+        write_rgb(root / "before" / f"p{i}.png", img)
+        write_rgb(root / "after" / f"p{i}.png", redden_edit(img))
     return root
 
 
@@ -83,7 +65,7 @@ def random_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _pair(tmp: Path, before: np.ndarray, after: np.ndarray) -> tuple[Path, Path]:
-    return write_png(tmp / "b.png", before), write_png(tmp / "a.png", after)
+    return write_rgb(tmp / "b.png", before), write_rgb(tmp / "a.png", after)
 
 
 # --------------------------------------------------------------------------- pair checks
@@ -100,23 +82,38 @@ def test_good_pair_passes_with_hashes(pairs_dir: Path) -> None:
     assert not info.warnings
 
 
-def test_size_mismatch(tmp_path: Path) -> None:
-    img = scene(1)
-    b, a = _pair(tmp_path, img, np.ascontiguousarray(np.rot90(redden_edit(img))))
-    with pytest.raises(PairCheckError, match=rf"size mismatch: before {W}x{H} vs after {H}x{W}"):
-        check_pair(b, a)
+def _rotated_90(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    img = scene(seed)
+    return img, np.ascontiguousarray(np.rot90(redden_edit(img)))
 
 
-def test_different_photo(tmp_path: Path) -> None:
-    b, a = _pair(tmp_path, scene(1), redden_edit(scene(2)))
-    with pytest.raises(PairCheckError, match="look like different photos"):
-        check_pair(b, a)
+def _rotated_180(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    img = scene(seed)
+    return img, np.ascontiguousarray(redden_edit(img)[::-1, ::-1])
 
 
-def test_rotated_180_is_a_different_photo(tmp_path: Path) -> None:
-    img = scene(3)
-    b, a = _pair(tmp_path, img, np.ascontiguousarray(redden_edit(img)[::-1, ::-1]))
-    with pytest.raises(PairCheckError, match="different photos"):
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        pytest.param(
+            lambda: _rotated_90(1),
+            rf"size mismatch: before {W}x{H} vs after {H}x{W}",
+            id="size-mismatch",
+        ),
+        pytest.param(
+            lambda: (scene(1), redden_edit(scene(2))),
+            "look like different photos",
+            id="different-photo",
+        ),
+        pytest.param(lambda: _rotated_180(3), "different photos", id="rotated-180"),
+        pytest.param(lambda: (scene(5), scene(5)), "nothing to learn", id="identical"),
+    ],
+)
+def test_pair_is_refused(
+    tmp_path: Path, make: Callable[[], tuple[np.ndarray, np.ndarray]], match: str
+) -> None:
+    b, a = _pair(tmp_path, *make())
+    with pytest.raises(PairCheckError, match=match):
         check_pair(b, a)
 
 
@@ -130,13 +127,6 @@ def test_shifted_pair(tmp_path: Path) -> None:
     ) as e:
         check_pair(b, a)
     assert "export both from the same crop" in str(e.value)
-
-
-def test_identical_pair_has_nothing_to_learn(tmp_path: Path) -> None:
-    img = scene(5)
-    b, a = _pair(tmp_path, img, img)
-    with pytest.raises(PairCheckError, match="nothing to learn"):
-        check_pair(b, a)
 
 
 def test_jpeg_and_lossless_copy_decode_alike(tmp_path: Path) -> None:
@@ -153,7 +143,7 @@ def test_jpeg_and_lossless_copy_decode_alike(tmp_path: Path) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    b = write_png(tmp_path / "b.png", scene(6))
+    b = write_rgb(tmp_path / "b.png", scene(6))
     with pytest.raises(PairCheckError, match="after file not found"):
         check_pair(b, tmp_path / "nope.png")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -19,12 +18,7 @@ from abpn_cli.training.metrics import (
     ssim,
     ssim_torch,
 )
-
-
-def texture(h: int, w: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    img = cv2.GaussianBlur(rng.random((h, w, 3), dtype=np.float32), (0, 0), 1.5)
-    return np.clip((img - img.min()) / (img.max() - img.min()), 0, 1).astype(np.float32)
+from tests.factories import blurred_noise
 
 
 def test_psnr_identical_is_inf_and_constant_offset_is_20db() -> None:
@@ -35,7 +29,7 @@ def test_psnr_identical_is_inf_and_constant_offset_is_20db() -> None:
 
 
 def test_ssim_identical_is_one_and_constant_images_known_value() -> None:
-    a = texture(40, 50, 0)
+    a = blurred_noise(40, 50, 0)
     assert ssim(a, a) == pytest.approx(1.0, abs=1e-12)
     c1 = np.full((20, 20, 3), 0.5)
     c2 = np.full((20, 20, 3), 0.6)
@@ -44,7 +38,7 @@ def test_ssim_identical_is_one_and_constant_images_known_value() -> None:
 
 
 def test_ssim_decreases_with_noise_and_is_symmetric() -> None:
-    a = texture(64, 64, 1)
+    a = blurred_noise(64, 64, 1)
     noisy = np.clip(a + np.random.default_rng(0).normal(0, 0.05, a.shape), 0, 1)
     s = ssim(a, noisy)
     assert 0.0 < s < 0.99
@@ -56,7 +50,7 @@ def test_ssim_decreases_with_noise_and_is_symmetric() -> None:
 
 
 def test_ssim_torch_matches_numpy_and_is_differentiable() -> None:
-    a = np.stack([texture(48, 56, 2), texture(48, 56, 3)])
+    a = np.stack([blurred_noise(48, 56, 2), blurred_noise(48, 56, 3)])
     b = np.clip(a + np.random.default_rng(1).normal(0, 0.04, a.shape), 0, 1).astype(np.float32)
     expected = np.mean([ssim(a[i], b[i]) for i in range(2)])
     x = torch.from_numpy(a.transpose(0, 3, 1, 2)).contiguous()
@@ -70,7 +64,7 @@ def test_ssim_torch_matches_numpy_and_is_differentiable() -> None:
 
 
 def test_locality_counts_only_outside_the_dilated_region() -> None:
-    before = texture(64, 64, 4)
+    before = blurred_noise(64, 64, 4)
     region = np.zeros((64, 64), np.float32)
     region[16:32, 16:32] = 1.0
     assert locality(before, before, region).mean_abs == 0.0
@@ -111,7 +105,7 @@ def test_region_from_difference_solid_area_and_isolated_noise() -> None:
 
 
 def test_score_pair() -> None:
-    after = 0.1 + 0.7 * texture(40, 40, 5)
+    after = 0.1 + 0.7 * blurred_noise(40, 40, 5)
     before = after.copy()
     before[10:20, 10:20] += 0.1
     scores = score_pair(before, after, after)

@@ -17,18 +17,7 @@ from abpn_cli.training.synthetic import (
     make_pair_from_seed,
     random_region,
 )
-
-
-def textured(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """A photo-like clean image: smooth colour gradients plus fine texture, in [0, 1]."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    base = np.stack(
-        [0.6 + 0.25 * np.sin(xx / w * 3), 0.5 + 0.2 * np.cos(yy / h * 2), 0.45 + 0.1 * xx / w],
-        axis=2,
-    )
-    tex = cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), 1.0) * 0.03
-    return np.clip(base + tex[:, :, None], 0.0, 1.0).astype(np.float32)
+from tests.factories import textured
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,161 @@
+"""The CLI surface: the command list, exit codes and outputs not pinned elsewhere, and that
+every default shown in --help is the settings dataclass's own (one owner per default)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import typer
+from typer.testing import CliRunner
+
+from abpn_cli.batch.settings import DEFAULT_SENSITIVITY, BatchSettings
+from abpn_cli.cli import app
+from abpn_cli.engine import ModelCard, inspect_model_file
+from abpn_cli.engine.bench import DEFAULT_SIZES, parse_sizes
+from abpn_cli.training.checkpoint import Checkpoint, save_checkpoint
+from abpn_cli.training.dust_train import DustTrainSettings
+from abpn_cli.training.learn_settings import LearnSettings
+from abpn_cli.training.trainer import TrainSettings
+from tests.conftest import TINY, make_tiny_model
+from tests.factories import write_eval_pairs
+
+COMMANDS = [
+    "export",
+    "doctor",
+    "bench",
+    "retouch",
+    "train",
+    "review",
+    "watch",
+    "train-dust",
+    "make-evalset",
+    "eval",
+    "learn",
+]
+
+
+def _params(command: str) -> dict[str, Any]:
+    """The command's parameters by name (typer's click objects)."""
+    group: Any = typer.main.get_command(app)
+    return {p.name: p for p in group.commands[command].params if p.name}
+
+
+def _bracketed(param: Any) -> str:
+    """The default a help text names in brackets: `Optimizer steps [1400].` -> `1400`."""
+    found = re.search(r"\[([^\]]+)\]", getattr(param, "help", "") or "")
+    assert found, f"{param.name}: no [default] in its help"
+    return found.group(1)
+
+
+def test_help_lists_the_commands_in_their_order() -> None:
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0
+    shown = re.findall(r"^│ ([a-z][a-z-]*) ", result.output, flags=re.MULTILINE)
+    assert shown == COMMANDS
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str) -> None:
+    result = CliRunner().invoke(app, [command, "--help"])
+    assert result.exit_code == 0 and "Usage: abpn " + command in result.output
+
+
+def test_bench_help_names_its_options() -> None:
+    result = CliRunner().invoke(app, ["bench", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for option in ("--sizes", "--repeats", "--skip-untouched", "--dense", "--tile", "--fp16"):
+        assert option in result.output
+
+
+def test_bench_refuses_bad_sizes_and_a_missing_model(tiny_model_file: Path, tmp_path: Path):
+    runner = CliRunner()
+    res = runner.invoke(app, ["bench", "--model", str(tiny_model_file), "--sizes", "12by"])
+    assert res.exit_code == 2 and "--sizes must look like 512x512,6000x4000" in res.output
+    res = runner.invoke(app, ["bench", "--model", str(tmp_path / "none.pt"), "--sizes", "x"])
+    assert res.exit_code == 4  # the model is checked first
+
+
+def test_export_of_a_bad_checkpoint_is_a_usage_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"not a checkpoint")
+    for path in (bad, tmp_path / "missing.ckpt"):
+        res = CliRunner().invoke(app, ["export", str(path), "--out", str(tmp_path / "m.pt")])
+        assert res.exit_code == 2, res.output
+        assert "error:" in res.output and not (tmp_path / "m.pt").exists()
+
+
+def test_export_writes_a_model_file_with_its_card(tmp_path: Path) -> None:
+    model = make_tiny_model()
+    ckpt = tmp_path / "last.ckpt"
+    opt = torch.optim.Adam(model.parameters())
+    save_checkpoint(
+        ckpt,
+        Checkpoint(
+            step=7,
+            config=TINY.to_dict(),
+            model=model.state_dict(),
+            optimizer=opt.state_dict(),
+            settings={},
+            metrics={"total": 0.25},
+        ),
+    )
+    out = tmp_path / "m.pt"
+    res = CliRunner().invoke(app, ["export", str(ckpt), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert " ".join(res.output.split()).startswith(f"wrote {out} (sha256 ")
+    card = ModelCard.from_meta(inspect_model_file(out))
+    assert (card.kind, card.steps, card.init_from) == ("export", 7, "last.ckpt")
+
+
+def test_eval_scores_the_model_and_prints_a_table(tiny_model_file: Path, tmp_path: Path):
+    pairs = write_eval_pairs(tmp_path / "set")
+    report = tmp_path / "eval.json"
+    argv = ["eval", "--pairs", str(pairs), "--model", str(tiny_model_file), "--device", "cpu"]
+    res = CliRunner().invoke(app, [*argv, "--report", str(report)], env={"COLUMNS": "200"})
+    assert res.exit_code == 0, res.output
+    assert "abpn eval: model" in res.stdout and "mean of 2" in res.stdout
+    assert re.search(r"^p0: PSNR [\d.]+ -> [\d.]+ dB \([\d.]+ s\)$", res.stderr, re.MULTILINE)
+    assert report.is_file()
+
+
+def test_train_help_names_trainsettings_defaults() -> None:
+    params, s = _params("train"), TrainSettings(out=Path("x"))
+    names = ["steps", "crop", "levels", "batch", "lr", "lr_decay_at", "seed", "val_every"]
+    for name in [*names, "checkpoint_every", "threads"]:
+        assert float(_bracketed(params[name])) == float(getattr(s, name)), name
+    assert float(_bracketed(params["adv_weight"])) == s.weights.adv
+
+
+def test_train_dust_help_names_dusttrainsettings_defaults() -> None:
+    params = _params("train-dust")
+    s = DustTrainSettings(photos=(Path("a.png"),), holdout=(), out=Path("x"))
+    for name in ("steps", "batch", "crop", "lr"):
+        assert float(_bracketed(params[name])) == float(getattr(s, name)), name
+
+
+def test_learn_defaults_are_learnsettings_defaults() -> None:
+    params = _params("learn")
+    fields = {f.name: f.default for f in dataclasses.fields(LearnSettings)}
+    for name in ("threads", "seed", "lr", "batch", "max_side", "holdout"):
+        assert params[name].default == fields[name], name
+    assert _bracketed(params["minutes"]).startswith(f"{fields['minutes']:g},")
+
+
+@pytest.mark.parametrize("command", ["retouch", "watch"])
+def test_batch_defaults_are_batchsettings_defaults(command: str) -> None:
+    params = _params(command)
+    fields = {f.name: f.default for f in dataclasses.fields(BatchSettings)}
+    fields["fmt"] = fields["format"]
+    for name, param in params.items():
+        if name in fields and name != "levels" and param.default is not None:  # "auto": None
+            assert param.default == fields[name], name
+    assert float(_bracketed(params["sensitivity"])) == DEFAULT_SENSITIVITY
+
+
+def test_bench_default_sizes_are_the_engines() -> None:
+    assert parse_sizes(_params("bench")["sizes"].default) == DEFAULT_SIZES
