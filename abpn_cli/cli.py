@@ -20,11 +20,9 @@ from rich.console import Console
 from rich.table import Table
 
 from abpn_cli.exitcodes import (
-    EXIT_ENVIRONMENT,
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_OK,
-    EXIT_USAGE,
     ExitRule,
     rule_for,
 )
@@ -78,7 +76,7 @@ def doctor(
     device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|cuda:N"),
 ) -> None:
     """Check torch, devices, codecs and the model; exit 4 if something required fails."""
-    from abpn_cli.doctor import run_checks
+    from abpn_cli.doctor import exit_code, run_checks
 
     checks = run_checks(model, device)
     table = Table("check", "status", "detail")
@@ -86,8 +84,7 @@ def doctor(
         status = "[green]ok[/]" if c.ok else ("[red]FAIL[/]" if c.required else "[yellow]--[/]")
         table.add_row(c.name, status, c.detail)
     Console().print(table)
-    if any(c.required and not c.ok for c in checks):
-        raise typer.Exit(EXIT_ENVIRONMENT)
+    raise typer.Exit(exit_code(checks))
 
 
 @app.command()
@@ -281,12 +278,10 @@ def review(
     crops: int = typer.Option(3, "--crops", help="100 % crops per file."),
 ) -> None:
     """Write OUT/_review/index.html: an offline page over a finished batch."""
-    from abpn_cli.batch.review import ReviewError, ReviewSettings, run_review
+    from abpn_cli.batch.review import REVIEW_EXITS, ReviewSettings, run_review
 
-    try:
+    with _exits(REVIEW_EXITS):
         result = run_review(ReviewSettings(out=out, report=report, crops=crops))
-    except ReviewError as exc:
-        raise _err(str(exc), EXIT_USAGE) from exc
     for problem in result.problems:
         typer.echo(f"warning: no pictures for {problem}", err=True)
     typer.echo(f"{result.page} ({result.shown} files, {result.failed} failed)")

@@ -8,6 +8,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from abpn_cli.exitcodes import EXIT_ENVIRONMENT, EXIT_OK
+
 
 @dataclass(frozen=True)
 class Check:
@@ -15,6 +17,11 @@ class Check:
     ok: bool
     detail: str
     required: bool = True
+
+
+def exit_code(checks: list[Check]) -> int:
+    """Exit 4 when a required check failed (the environment cannot run abpn), else 0."""
+    return EXIT_ENVIRONMENT if any(c.required and not c.ok for c in checks) else EXIT_OK
 
 
 def _module_version(name: str) -> Check:

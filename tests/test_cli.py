@@ -159,3 +159,11 @@ def test_batch_defaults_are_batchsettings_defaults(command: str) -> None:
 
 def test_bench_default_sizes_are_the_engines() -> None:
     assert parse_sizes(_params("bench")["sizes"].default) == DEFAULT_SIZES
+
+
+def test_learn_budget_rule_is_learnsettings_own() -> None:
+    """No --minutes: 4 minutes, unless --steps alone bounds the run."""
+    kw = {"out": Path("m.pt"), "pairs": []}
+    assert LearnSettings.budgeted(None, None, **kw).minutes == LearnSettings.minutes == 4.0
+    assert LearnSettings.budgeted(None, 5, **kw).minutes is None
+    assert LearnSettings.budgeted(2.0, 5, **kw).minutes == 2.0

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from abpn_cli.batch.fsutil import atomic_write, atomic_write_bytes
+from abpn_cli.exitcodes import EXIT_USAGE, ExitRule
 from abpn_cli.imaging import ImageError, read_photo
 from abpn_cli.imaging.pixels import to_uint8
 
@@ -34,6 +35,9 @@ SPOT_RING = (255, 60, 60)  # RGB
 
 class ReviewError(Exception):
     """No report to review, or one that is not ours."""
+
+
+REVIEW_EXITS = (ExitRule(ReviewError, EXIT_USAGE),)  # no page without a report of ours
 
 
 @dataclass(frozen=True)
