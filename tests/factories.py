@@ -96,6 +96,14 @@ def scene(seed: int, h: int = 192, w: int = 256) -> np.ndarray:
 # --------------------------------------------------------------------------- files
 
 
+def touch(root: Path, *names: str) -> None:
+    """Placeholder files (one byte each) under `root`: what a walk or a plan sees, not pixels."""
+    for name in names:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+
+
 def make_photo(path: Path, size: tuple[int, int] = (260, 200), seed: int = 0) -> Path:
     """A smooth-ish random RGB image (so JPEG stays small), saved by Pillow by extension."""
     rng = np.random.default_rng(seed)

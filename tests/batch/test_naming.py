@@ -10,15 +10,9 @@ import pytest
 from abpn_cli.batch import BatchSettings, BatchUsageError, make_plan
 from abpn_cli.batch.naming import root_labels
 from abpn_cli.batch.plan import SIDECAR_COPIED
+from tests.factories import touch
 
 SUFFIXES = frozenset({".jpg", ".png", ".tif", ".dng", ".nef"})
-
-
-def touch(root: Path, *names: str) -> None:
-    for name in names:
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"x")
 
 
 def plan(tmp_path: Path, *inputs: Path, **kw):

@@ -8,15 +8,9 @@ import pytest
 
 from abpn_cli.batch import BatchSettings, BatchUsageError, NothingToProcessError, make_plan
 from abpn_cli.batch.plan import output_suffix, walk_folder
+from tests.factories import touch
 
 SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp"})
-
-
-def touch(root: Path, *names: str) -> None:
-    for name in names:
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"x")
 
 
 def plan(tmp_path: Path, *inputs: Path, **kw):
