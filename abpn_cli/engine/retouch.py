@@ -21,7 +21,14 @@ from torch import Tensor
 from abpn_cli.engine.cvpyramid import pyr_down_hwc, pyr_down_native
 from abpn_cli.engine.geometry import Tile, choose_levels, padded_size, reflect_pad, tile_grid
 from abpn_cli.engine.modelfile import LoadedModel
-from abpn_cli.engine.spots import Spot, find_spots, mask_threshold, sensitivity_gate
+from abpn_cli.engine.spots import (
+    Spot,
+    find_spots,
+    mask_threshold,
+    sensitivity_gate,
+    visibility_floor,
+    visible_spots,
+)
 from abpn_cli.model.blend import (
     NEUTRAL_BLEND,  # written for skipped tiles in the blend dump
     blend_apply,
@@ -181,6 +188,24 @@ def _thumb_edit(model: LoadedModel, thumb: Tensor, blend: Tensor) -> Tensor:
     return (_apply_blend(model, thumb, blend).clamp(0.0, 1.0) - thumb).abs().amax(1, keepdim=True)
 
 
+def _coarse(
+    model: LoadedModel, thumb: Tensor, options: RetouchOptions
+) -> tuple[Tensor, Tensor, Tensor]:
+    """(M, B_l, |R_l - I_l|) at the thumbnail after the sensitivity gate and, where the floor
+    is above 0, with everything but the visible spots set to the identity (engine.spots)."""
+    mask, blend = _gated_coarse(model, thumb, options)
+    edit = _thumb_edit(model, thumb, blend)
+    floor = visibility_floor(options.sensitivity)
+    if floor <= 0.0:
+        return mask, blend, edit
+    keep_np = visible_spots(edit[0, 0].float().cpu().numpy(), floor)
+    keep = torch.from_numpy(keep_np).to(blend)[None, None]
+    identity = model.module.blend_fn.identity_blend(thumb)
+    blend = identity + keep * (blend - identity)
+    mask = mask * F.adaptive_max_pool2d(keep.to(mask), mask.shape[-2:])
+    return mask, blend, edit * keep
+
+
 def _window_below(grid: Tensor, t: Tile, stride: int, threshold: float) -> bool:
     """True when `grid` (stride level-i px per cell), dilated by a cell, stays under threshold
     over the tile's input window."""
@@ -242,8 +267,7 @@ def retouch(
         return _retouch_dense(model, padded, pixels, scale, options, start)
 
     gauss = _gaussian_levels(padded, scale, model, levels, options.tile)
-    mask, blend = _gated_coarse(model, gauss[-1], options)
-    edit = _thumb_edit(model, gauss[-1], blend)
+    mask, blend, edit = _coarse(model, gauss[-1], options)
     spot_count, spots = find_spots(edit[0, 0].float().cpu().numpy(), 2.0**levels, height, width)
     maps = _SkipMaps(mask, edit, levels, options.skip_threshold, 0.5 / scale)
     for i in range(levels - 2, -1, -1):  # B_{l-1} .. B_1, each from the next coarser level
@@ -305,8 +329,7 @@ def _retouch_dense(
     """l = 0: the image is its own thumbnail (small images only)."""
     height, width = pixels.shape[:2]
     image = _to_tensor(padded, scale, model)
-    mask, blend = _gated_coarse(model, image, options)
-    edit = _thumb_edit(model, image, blend)
+    mask, blend, edit = _coarse(model, image, options)
     spot_count, spots = find_spots(edit[0, 0].float().cpu().numpy(), 1.0, height, width)
     result = _apply_blend(model, image, blend).clamp(0.0, 1.0)
     if options.strength < 1.0:

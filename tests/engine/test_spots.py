@@ -5,7 +5,13 @@ import pytest
 import torch
 
 from abpn_cli.engine import RetouchOptions, load_model, retouch, save_model_file
-from abpn_cli.engine.spots import find_spots, mask_threshold, sensitivity_gate
+from abpn_cli.engine.spots import (
+    find_spots,
+    mask_threshold,
+    sensitivity_gate,
+    visibility_floor,
+    visible_spots,
+)
 from tests.conftest import make_tiny_model
 
 
@@ -44,6 +50,23 @@ def test_spots_in_the_padding_are_ignored():
     edit = np.zeros((64, 64), np.float32)
     edit[60:63, 60:63] = 0.1  # beyond a 200 px frame at scale 4 (50 thumbnail px)
     assert find_spots(edit, 4.0, 200, 200) == (0, [])
+
+
+@pytest.mark.parametrize(("s", "floor"), [(1.0, 0.0), (0.5, 1.5 / 255), (0.0, 3.0 / 255)])
+def test_the_visibility_floor_follows_the_sensitivity(s, floor):
+    assert visibility_floor(s) == pytest.approx(floor)
+
+
+def test_only_spots_that_reach_the_floor_are_kept_with_their_rim():
+    edit = np.zeros((40, 60), np.float32)
+    edit[10:14, 10:14] = 4 / 255  # a visible spot
+    edit[9, 10:14] = 0.2 / 255  # its faint rim, under SPOT_LEVEL
+    edit[30:33, 40:43] = 1 / 255  # over SPOT_LEVEL but under a 1.5/255 floor
+    edit[0:5, 50:60] = 0.5 / 255  # a faint wash under SPOT_LEVEL: never a spot
+    keep = visible_spots(edit, 1.5 / 255)
+    assert keep[10:14, 10:14].all() and keep[9, 10:14].all() and keep[8, 12] == 1
+    assert keep[30:33, 40:43].sum() == 0 and keep[0:5, 50:60].sum() == 0
+    assert keep.sum() == (4 + 2 * 2) ** 2  # the 4x4 spot grown by 2 px on every side
 
 
 @pytest.fixture(scope="module")
