@@ -81,6 +81,8 @@ class _Slot:
     inflight: int = 0
     losses: int = 0
     dead: bool = False
+    restarting: bool = False  # lost a file; gets none until it answers a ping again
+    down_since: float = 0.0  # monotonic time of that loss
 
 
 class RayDriver:
@@ -230,18 +232,23 @@ class _Dispatcher:
         self.ray, self.ctx, self.slots, self.cluster = ray, ctx, slots, cluster
         self.pending: deque[Job] = deque()
         self.inflight: dict[Any, tuple[Job, _Slot]] = {}
+        self.pings: dict[Any, _Slot] = {}  # describe() calls to workers Ray is restarting
         self.attempts: dict[int, int] = {}
 
     def run(self, jobs: list[Job]) -> None:
         self.pending.extend(jobs)
         while (self.pending or self.inflight) and not self.ctx.stop.stopped:
             self._fill()
-            if not self.inflight:
+            if not self.inflight and not self.pings:
                 self.ctx.stop.request("all Ray workers lost")
                 break
-            ready, _ = self.ray.wait(list(self.inflight), num_returns=1, timeout=POLL_SECONDS)
+            waiting = [*self.inflight, *self.pings]
+            ready, _ = self.ray.wait(waiting, num_returns=1, timeout=POLL_SECONDS)
             for ref in ready:
-                self._collect(ref)
+                if ref in self.pings:
+                    self._pinged(ref)
+                else:
+                    self._collect(ref)
         if self.inflight:  # stopping: keep what finishes within the grace, drop the rest
             done, _ = self.ray.wait(
                 list(self.inflight), num_returns=len(self.inflight), timeout=STOP_GRACE_SECONDS
@@ -250,8 +257,14 @@ class _Dispatcher:
                 self._collect(ref, stopping=True)
 
     def _fill(self) -> None:
+        # a worker Ray is restarting gets nothing: measured, files sent to it while it
+        # restarts fail at once and burn their retries on the same dead worker
         for slot in self.slots:
-            while self.pending and not slot.dead and slot.inflight < self.cluster.inflight:
+            while (
+                self.pending
+                and not (slot.dead or slot.restarting)
+                and slot.inflight < self.cluster.inflight
+            ):
                 job = self.pending.popleft()
                 self.inflight[slot.actor.process.remote(job)] = (job, slot)
                 slot.inflight += 1
@@ -298,11 +311,36 @@ class _Dispatcher:
             self.ctx.stop.request(outcome.stop_reason)
         self.ctx.book.record(job, result)
 
+    def _pinged(self, ref: Any) -> None:
+        """A restarting worker answered: back in service, or still down (ask again)."""
+        slot = self.pings.pop(ref)
+        try:
+            name, problem = self.ray.get(ref)
+        except self.ray.exceptions.RayError as exc:
+            if time.monotonic() - slot.down_since > self.cluster.start_timeout:
+                slot.dead = True
+                self.ctx.ui.warn(
+                    f"Ray worker dropped: {slot.name} did not come back: {_first_line(exc)}"
+                )
+            elif not slot.dead:
+                time.sleep(POLL_SECONDS)  # Ray is still bringing it back
+                self.pings[slot.actor.describe.remote()] = slot
+            return
+        slot.restarting = False
+        slot.name = name
+        if problem is not None:
+            slot.dead = True
+            self.ctx.ui.warn(f"Ray worker dropped: {problem}")
+
     def _lost(self, job: Job, slot: _Slot, exc: BaseException) -> None:
         """The actor died under this file: retry it elsewhere (bounded), else fail it."""
-        slot.losses += 1
-        if slot.losses > self.cluster.worker_restarts:
-            slot.dead = True  # Ray will not restart it again
+        if not slot.restarting:  # one death, however many files it held
+            slot.losses += 1
+            if slot.losses > self.cluster.worker_restarts:
+                slot.dead = True  # Ray will not restart it again
+            else:
+                slot.restarting, slot.down_since = True, time.monotonic()
+                self.pings[slot.actor.describe.remote()] = slot
         tries = self.attempts[job.index] = self.attempts.get(job.index, 0) + 1
         if tries <= self.cluster.file_retries:
             self.ctx.ui.warn(
