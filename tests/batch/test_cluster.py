@@ -25,6 +25,9 @@ from abpn_cli.exitcodes import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_INTERRUPTED, 
 from tests.batch.conftest import outputs, temp_files, tree_hashes
 from tests.factories import make_photo
 
+# one xdist worker runs the whole module (pyproject: --dist loadgroup): with the tests split,
+# two 2-CPU clusters ran on 2 cores and workers were not placed within the start timeout
+pytestmark = pytest.mark.xdist_group("ray")
 REPO = Path(__file__).resolve().parents[2]
 N_FILES = 8
 TEST_SECONDS = 150  # ~15 s each here, on 2 busy cores
@@ -35,7 +38,14 @@ def ray_cluster():
     """One local Ray cluster for the module: 2 CPUs, no dashboard, no auth token."""
     ray = pytest.importorskip("ray")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="warning")
+    # address="local": a cluster of its own, never one another test process started
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="warning",
+    )
     yield ray
     ray.shutdown()
 
