@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from abpn_cli.engine import RetouchOptions, inspect_model_file, load_model, retouch
+from abpn_cli.engine import ModelCard, RetouchOptions, inspect_model_file, load_model, retouch
 from abpn_cli.imaging import read_photo
 
 METHODS = ("nothing", "shipped", "learned")
@@ -123,7 +123,8 @@ def main() -> None:
     ap.add_argument("--crops", type=Path, default=None, help="default: OUT/crops")
     args = ap.parse_args()
     table, mean = tables(args.out)
-    card = inspect_model_file(args.out / "learned.pt")
+    made = ModelCard.from_meta(inspect_model_file(args.out / "learned.pt"))
+    card = {**made.details, "steps": made.steps}
     h = card.get("heldout") or {}
     written = crops(args.out, args.pairs, args.shipped, args.crops or args.out / "crops")
     exemplars = [f"{Path(e['before']).name} ({e['role']})" for e in card["exemplars"]]
