@@ -1,5 +1,10 @@
 """Synthetic local defects: (before, after, region) training pairs from any clean photo.
 
+One module on purpose, though over 400 lines: this docstring (a sixth of it) is the
+specification of the training distribution and the code below implements it paragraph by
+paragraph; the three defect kinds share the samplers (``_u``, ``_i``, ``_sample_points``) and
+the 128-px grid, and every function stays short.
+
 Why: ABPN learns *local* retouching, and real before/after pairs are scarce. Adding defects to
 a clean photo inside a random region gives unlimited pairs whose target is known exactly:
 ``after`` is the clean photo (bit-identical), ``before`` equals it bit-exactly outside the
@@ -216,12 +221,24 @@ def _crease_profile(
     return -z * g * np.exp(0.5) - valley * g
 
 
-def _crease_group(
-    shape: tuple[int, int], centre: np.ndarray, rng: np.random.Generator, p: CreaseParams
-) -> np.ndarray:
-    """Shading (H, W) of one group of roughly parallel creases, relative (0 = unchanged)."""
-    h, w = shape
-    long_side = float(max(h, w))
+_CREASE_TABLE_U = 64  # lookup-table samples along a crease group
+
+
+@dataclass(frozen=True, eq=False)
+class _CreaseLayout:
+    """What one group's creases share, drawn before anything is rendered."""
+
+    n: int  # creases in the group
+    length: float  # group length, pixels
+    base_width: float  # visible width (4 sigma) of a typical crease, pixels
+    sigmas: np.ndarray  # (n,) profile sigma of each crease
+    offsets: np.ndarray  # (n,) distance of each crease from the group's centre line
+    amp: float  # peak multiplicative amplitude
+    sign: float  # +1 / -1: which side the light comes from (the whole group)
+
+
+def _crease_layout(long_side: float, rng: np.random.Generator, p: CreaseParams) -> _CreaseLayout:
+    """Draw how many creases, how long, how wide and how far apart (the group's skeleton)."""
     n = _i(rng, p.per_group)
     group_len = long_side * _u(rng, p.length)
     base_width = long_side * _u(rng, p.width)
@@ -230,22 +247,27 @@ def _crease_group(
     offsets = np.concatenate([[0.0], np.cumsum(gaps)])
     offsets -= offsets.mean()
     amp = _u(rng, p.amplitude)
-    sign = 1.0 if rng.random() < 0.5 else -1.0  # which side the light comes from
+    sign = 1.0 if rng.random() < 0.5 else -1.0
+    return _CreaseLayout(n, group_len, base_width, sigmas, offsets, amp, sign)
 
-    # Lookup table T[t, u]: shading at distance t across the group, position u along it. Each
-    # crease drifts sideways along its length and is narrower near its tapered ends.
-    n_u = 64
-    us = np.linspace(-group_len / 2, group_len / 2, n_u)
-    wiggles = rng.uniform(p.wiggle[0], p.wiggle[1], n) * base_width
-    sig_max = float(sigmas.max()) * p.soft_side[1]
-    t_min = offsets[0] - wiggles.max() - 5 * sig_max
-    t_max = offsets[-1] + wiggles.max() + 5 * sig_max
-    n_t = int(min(1024, np.ceil((t_max - t_min) / (sigmas.min() / 3)) + 1))
+
+def _crease_table(
+    g: _CreaseLayout, rng: np.random.Generator, p: CreaseParams
+) -> tuple[np.ndarray, float, float]:
+    """Lookup table T[t, u] (float32) and its t range: shading at distance t across the group,
+    position u along it. Tabulating once makes the per-pixel cost a single remap; each crease
+    drifts sideways along its length and is narrower near its tapered ends."""
+    us = np.linspace(-g.length / 2, g.length / 2, _CREASE_TABLE_U)
+    wiggles = rng.uniform(p.wiggle[0], p.wiggle[1], g.n) * g.base_width
+    sig_max = float(g.sigmas.max()) * p.soft_side[1]
+    t_min = g.offsets[0] - wiggles.max() - 5 * sig_max
+    t_max = g.offsets[-1] + wiggles.max() + 5 * sig_max
+    n_t = int(min(1024, np.ceil((t_max - t_min) / (g.sigmas.min() / 3)) + 1))
     ts = np.linspace(t_min, t_max, n_t)[:, None]
-    table = np.zeros((n_t, n_u), dtype=np.float64)
-    for k in range(n):
-        seg = group_len * rng.uniform(0.5, 1.0)
-        start = rng.uniform(-group_len / 2, group_len / 2 - seg)
+    table = np.zeros((n_t, _CREASE_TABLE_U), dtype=np.float64)
+    for k in range(g.n):
+        seg = g.length * rng.uniform(0.5, 1.0)
+        start = rng.uniform(-g.length / 2, g.length / 2 - seg)
         taper = 0.3 * seg
         along = _smoothstep((us - start) / taper) * _smoothstep((start + seg - us) / taper)
         along *= 1.0 + 0.3 * np.sin(
@@ -256,15 +278,25 @@ def _crease_group(
         )
         narrow = 0.6 + 0.4 * np.sqrt(along / max(float(along.max()), 1e-6))
         soft = _u(rng, p.soft_side)
-        s_k = sigmas[k] * narrow
-        s_neg, s_pos = (s_k * soft, s_k) if sign > 0 else (s_k, s_k * soft)
-        across = _crease_profile(ts - offsets[k] - drift, s_neg, s_pos, _u(rng, p.valley))
-        table += (sign * amp * rng.uniform(0.6, 1.0)) * across * along
-    table = table.astype(np.float32)
+        s_k = g.sigmas[k] * narrow
+        s_neg, s_pos = (s_k * soft, s_k) if g.sign > 0 else (s_k, s_k * soft)
+        across = _crease_profile(ts - g.offsets[k] - drift, s_neg, s_pos, _u(rng, p.valley))
+        table += (g.sign * g.amp * rng.uniform(0.6, 1.0)) * across * along
+    return table.astype(np.float32), float(t_min), float(t_max)
 
-    # Per-pixel (u, t) maps, on a coarser grid when the creases are wide (big frames).
-    f = max(1, int(sigmas.min() / 2.5))
-    hc, wc = -(-h // f), -(-w // f)
+
+def _crease_coords(
+    grid: tuple[int, int],
+    f: int,
+    centre: np.ndarray,
+    long_side: float,
+    length: float,
+    rng: np.random.Generator,
+    p: CreaseParams,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(u along, v across) of every cell of a `grid` of f x f pixel cells, float32: a random
+    orientation, a centre line bent by two sines, creases fanning out along u."""
+    hc, wc = grid
     theta = rng.uniform(0, np.pi)
     c, s = np.float32(np.cos(theta)), np.float32(np.sin(theta))
     xs = ((np.arange(wc, dtype=np.float32) + 0.5) * f - 0.5 - np.float32(centre[1]))[None, :]
@@ -278,11 +310,26 @@ def _crease_group(
     ph1, ph2 = np.float32(rng.uniform(0, 2 * np.pi)), np.float32(rng.uniform(0, 2 * np.pi))
     v -= np.float32(amp1) * np.sin(u * k1 + ph1)
     v -= np.float32(amp1 * rng.uniform(0, 0.5)) * np.sin(u * k2 + ph2)
-    fan = np.float32(_u(rng, p.fan) / group_len)
+    fan = np.float32(_u(rng, p.fan) / length)
     v /= np.maximum(1.0 + fan * u, np.float32(0.3))  # spacing and width grow along u
+    return u, v
+
+
+def _crease_group(
+    shape: tuple[int, int], centre: np.ndarray, rng: np.random.Generator, p: CreaseParams
+) -> np.ndarray:
+    """Shading (H, W) of one group of roughly parallel creases, relative (0 = unchanged)."""
+    h, w = shape
+    long_side = float(max(h, w))
+    g = _crease_layout(long_side, rng, p)
+    table, t_min, t_max = _crease_table(g, rng, p)
+    n_t, n_u = table.shape
+    # Per-pixel (u, t) maps, on a coarser grid when the creases are wide (big frames).
+    f = max(1, int(g.sigmas.min() / 2.5))
+    u, v = _crease_coords((-(-h // f), -(-w // f)), f, centre, long_side, g.length, rng, p)
     map_u = u
-    map_u += np.float32(group_len / 2)
-    map_u *= np.float32((n_u - 1) / group_len)
+    map_u += np.float32(g.length / 2)
+    map_u *= np.float32((n_u - 1) / g.length)
     map_t = v
     map_t -= np.float32(t_min)
     map_t *= np.float32((n_t - 1) / (t_max - t_min))
