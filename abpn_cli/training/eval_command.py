@@ -11,7 +11,8 @@ from typing import Any
 from abpn_cli.engine import EngineError, RetouchOptions, load_model
 from abpn_cli.exitcodes import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_USAGE, ExitRule
 from abpn_cli.training import evaluate as ev
-from abpn_cli.training.data import EvalItem, ImageLoadError, find_photos, make_eval_set
+from abpn_cli.training.data import ImageLoadError, find_photos
+from abpn_cli.training.eval_set import EvalItem, make_eval_set
 
 NO_BASELINE = "none"  # --baseline none: score the model
 

@@ -35,7 +35,8 @@ import cv2
 import numpy as np
 
 from abpn_cli import __version__
-from abpn_cli.training.data import find_pairs, find_region, load_rgb_float
+from abpn_cli.training.data import find_pairs, load_rgb_float
+from abpn_cli.training.eval_set import find_region
 from abpn_cli.training.metrics import locality, psnr, region_from_difference, ssim
 
 PSNR_CAP = 100.0  # dB; stands in for inf (identical images) in means only

@@ -303,7 +303,7 @@ def _split_holdout(items: list[Any], seed: int) -> tuple[list[Any], list[Any]]:
 
 def _build_datasets(settings: TrainSettings) -> tuple[Dataset, tuple[Tensor, Tensor, Tensor]]:
     """(training dataset where item k is sample k of the run, fixed validation batch)."""
-    from abpn_cli.training import data
+    from abpn_cli.training import crops, data
 
     length = settings.steps * settings.batch
     val_seed = settings.seed + VAL_SEED_OFFSET
@@ -313,7 +313,7 @@ def _build_datasets(settings: TrainSettings) -> tuple[Dataset, tuple[Tensor, Ten
             train_src, val_src = _split_holdout(sources, settings.seed)
 
             def pair_set(src: list[Any], n: int, seed: int) -> Dataset:
-                return data.PairCropDataset(
+                return crops.PairCropDataset(
                     src, crop=settings.crop, length=n, seed=seed, max_side=settings.max_side
                 )
 
@@ -329,7 +329,7 @@ def _build_datasets(settings: TrainSettings) -> tuple[Dataset, tuple[Tensor, Ten
             long_side = (max(settings.crop, settings.max_side // 2), settings.max_side)
 
             def synth_set(src: list[Any], n: int, seed: int) -> Dataset:
-                return data.SyntheticCropDataset(
+                return crops.SyntheticCropDataset(
                     src, crop=settings.crop, length=n, seed=seed, long_side=long_side
                 )
 
