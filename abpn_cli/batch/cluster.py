@@ -39,6 +39,7 @@ from abpn_cli.exitcodes import EXIT_ENVIRONMENT, EXIT_USAGE, ExitRule
 RAY_HINT = "pip install 'abpn[ray]'"
 WORKER_LOST = "worker lost"  # error prefix of a file whose workers kept dying
 POLL_SECONDS = 0.2  # how often the dispatch loop looks at the stop flag
+REPING_SECONDS = 0.2  # how soon a worker Ray is still restarting is asked again
 STOP_GRACE_SECONDS = 3.0  # on a stop, results that arrive this soon are still journaled
 
 
@@ -83,6 +84,7 @@ class _Slot:
     dead: bool = False
     restarting: bool = False  # lost a file; gets none until it answers a ping again
     down_since: float = 0.0  # monotonic time of that loss
+    reping_at: float | None = None  # still restarting at the last ping: ask again then
 
 
 class RayDriver:
@@ -239,10 +241,14 @@ class _Dispatcher:
         self.pending.extend(jobs)
         while (self.pending or self.inflight) and not self.ctx.stop.stopped:
             self._fill()
-            if not self.inflight and not self.pings:
+            reping_to_come = self._reping()
+            if not (self.inflight or self.pings or reping_to_come):
                 self.ctx.stop.request("all Ray workers lost")
                 break
             waiting = [*self.inflight, *self.pings]
+            if not waiting:  # only a re-ping to come: nothing else can arrive before it
+                time.sleep(POLL_SECONDS)
+                continue
             ready, _ = self.ray.wait(waiting, num_returns=1, timeout=POLL_SECONDS)
             for ref in ready:
                 if ref in self.pings:
@@ -312,7 +318,7 @@ class _Dispatcher:
         self.ctx.book.record(job, result)
 
     def _pinged(self, ref: Any) -> None:
-        """A restarting worker answered: back in service, or still down (ask again)."""
+        """A restarting worker answered: back in service, or still down (asked again later)."""
         slot = self.pings.pop(ref)
         try:
             name, problem = self.ray.get(ref)
@@ -322,15 +328,29 @@ class _Dispatcher:
                 self.ctx.ui.warn(
                     f"Ray worker dropped: {slot.name} did not come back: {_first_line(exc)}"
                 )
-            elif not slot.dead:
-                time.sleep(POLL_SECONDS)  # Ray is still bringing it back
-                self.pings[slot.actor.describe.remote()] = slot
+            elif not slot.dead:  # Ray is still bringing it back: `_reping` asks again soon;
+                # no sleep here, which would hold up the other workers' results meanwhile
+                slot.reping_at = time.monotonic() + REPING_SECONDS
             return
         slot.restarting = False
         slot.name = name
         if problem is not None:
             slot.dead = True
             self.ctx.ui.warn(f"Ray worker dropped: {problem}")
+
+    def _reping(self) -> bool:
+        """Ping again the restarting workers whose re-ping is due (see `_pinged`); True while
+        one is still to come: that worker counts as alive, not as "all Ray workers lost"."""
+        now, waiting = time.monotonic(), False
+        for slot in self.slots:
+            if slot.reping_at is None or slot.dead:
+                continue
+            if slot.reping_at <= now:
+                slot.reping_at = None
+                self.pings[slot.actor.describe.remote()] = slot
+            else:
+                waiting = True
+        return waiting
 
     def _lost(self, job: Job, slot: _Slot, exc: BaseException) -> None:
         """The actor died under this file: retry it elsewhere (bounded), else fail it."""
