@@ -120,6 +120,7 @@ def _run(
     stop: StopControl,
     started: float,
 ) -> BatchOutcome:
+    """Plan and load the model (nothing written yet), then process under the OUT lock."""
     info = _ModelInfo(settings.model or default_model_path(), None)
     try:
         with stop.abortable():
@@ -147,17 +148,10 @@ def _run(
         return _finish(settings, ui, info, results, INTERRUPTED, started, EXIT_INTERRUPTED)
     info = _ModelInfo(model.path, model.sha256)
 
-    lock = OutLock(plan.state_dir / "lock")
-    try:
-        plan.out.mkdir(parents=True, exist_ok=True)
-        locked = lock.acquire()
-    except OSError as exc:
-        results = _unprocessed(plan.jobs, "OUT could not be created")
-        message = f"cannot create --out {settings.out}: {describe_os_error(exc)}"
-        return _finish(settings, ui, info, results, None, started, EXIT_ENVIRONMENT, message)
-    if not locked:
-        results = _unprocessed(plan.jobs, "OUT is locked by another run")
-        message = f"another abpn run is writing into {settings.out} (lock {lock.path} is held)"
+    lock, refused = _lock_out(settings, plan)
+    if refused is not None:
+        why, message = refused
+        results = _unprocessed(plan.jobs, why)
         return _finish(settings, ui, info, results, None, started, EXIT_ENVIRONMENT, message)
     try:
         results = _process(settings, ui, driver, plan, model, stop)
@@ -175,6 +169,21 @@ def _run(
         lock.release()
     code = _exit_code(results, stop.reason)
     return _finish(settings, ui, info, results + _not_photos(plan), stop.reason, started, code)
+
+
+def _lock_out(settings: BatchSettings, plan: Plan) -> tuple[OutLock, tuple[str, str] | None]:
+    """Create OUT and take its lock; else (why the files were not processed, the message)."""
+    lock = OutLock(plan.state_dir / "lock")
+    try:
+        plan.out.mkdir(parents=True, exist_ok=True)
+        locked = lock.acquire()
+    except OSError as exc:
+        message = f"cannot create --out {settings.out}: {describe_os_error(exc)}"
+        return lock, ("OUT could not be created", message)
+    if not locked:
+        message = f"another abpn run is writing into {settings.out} (lock {lock.path} is held)"
+        return lock, ("OUT is locked by another run", message)
+    return lock, None
 
 
 def _process(
