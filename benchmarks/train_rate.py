@@ -27,7 +27,8 @@ from abpn_cli.training.dust_data import dust_sources, sample_batch
 from abpn_cli.training.dust_train import DUST_CONFIG, lrl_losses
 from abpn_cli.training.synthetic import make_pair
 from abpn_cli.training.thumbs import load_thumbs
-from abpn_cli.training.trainer import TrainSettings, _train_step
+from abpn_cli.training.train_settings import TrainSettings
+from abpn_cli.training.trainer import _train_step
 
 
 def _old_rate(images: list[np.ndarray], steps: int) -> float:

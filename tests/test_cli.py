@@ -20,7 +20,7 @@ from abpn_cli.engine.bench import DEFAULT_SIZES, parse_sizes
 from abpn_cli.training.checkpoint import Checkpoint, save_checkpoint
 from abpn_cli.training.dust_train import DustTrainSettings
 from abpn_cli.training.learn_settings import LearnSettings
-from abpn_cli.training.trainer import TrainSettings
+from abpn_cli.training.train_settings import TrainSettings
 from tests.conftest import TINY, make_tiny_model
 from tests.factories import write_eval_pairs
 

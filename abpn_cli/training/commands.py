@@ -32,7 +32,7 @@ from abpn_cli.training.learn import (
     pairs_from_dir,
 )
 from abpn_cli.training.losses import LossWeights
-from abpn_cli.training.trainer import (
+from abpn_cli.training.train_settings import (
     TrainDivergedError,
     TrainInitError,
     TrainSettings,

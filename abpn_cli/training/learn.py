@@ -482,13 +482,8 @@ def _learn(
     status: Callable[[str], None],
 ) -> LearnReport:
     from abpn_cli.training.losses import LossWeights
-    from abpn_cli.training.trainer import (
-        ENCODER_DEPTH,
-        TrainEvent,
-        TrainSettings,
-        TrainUsageError,
-        train,
-    )
+    from abpn_cli.training.train_settings import ENCODER_DEPTH, TrainSettings, TrainUsageError
+    from abpn_cli.training.trainer import TrainEvent, train
 
     infos = check_pairs(settings.pairs, settings.max_side, keep_images=True)
     for info in infos:

@@ -21,7 +21,8 @@ from abpn_cli.model import ABPN
 from abpn_cli.training import learn as lrn
 from abpn_cli.training.learn import LearnSettings, PairCheckError, check_pair, learn
 from abpn_cli.training.losses import LossWeights
-from abpn_cli.training.trainer import TrainSettings, lr_at, train
+from abpn_cli.training.train_settings import TrainSettings, lr_at
+from abpn_cli.training.trainer import train
 from tests.conftest import TINY, make_tiny_model
 from tests.factories import scene, write_rgb
 

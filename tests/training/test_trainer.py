@@ -15,15 +15,14 @@ from typer.testing import CliRunner
 from abpn_cli.cli import app
 from abpn_cli.training.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint
 from abpn_cli.training.losses import LossWeights
-from abpn_cli.training.trainer import (
-    TrainEvent,
+from abpn_cli.training.train_settings import (
     TrainInitError,
     TrainSettings,
     TrainUsageError,
     lr_at,
     run_paths,
-    train,
 )
+from abpn_cli.training.trainer import TrainEvent, train
 from tests.conftest import TINY
 
 
