@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from abpn_cli.batch.cluster_worker import FileWorker, WorkerOutcome, WorkerSpec
+from abpn_cli.batch.context import BatchContext
 from abpn_cli.batch.errors import BatchEnvironmentError, BatchUsageError
 from abpn_cli.batch.fsutil import (
     atomic_write_bytes,
@@ -31,7 +32,6 @@ from abpn_cli.batch.fsutil import (
     describe_os_error,
     is_fatal_write_error,
 )
-from abpn_cli.batch.pipeline import BatchContext
 from abpn_cli.batch.plan import Job
 from abpn_cli.batch.report import FileResult
 from abpn_cli.exitcodes import EXIT_ENVIRONMENT, EXIT_USAGE, ExitRule

@@ -17,9 +17,10 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from abpn_cli.batch.context import BatchContext, ResultBook
 from abpn_cli.batch.control import StopControl
 from abpn_cli.batch.journal import JournalRecord
-from abpn_cli.batch.pipeline import BatchContext, ResultBook, process_file
+from abpn_cli.batch.pipeline import process_file
 from abpn_cli.batch.plan import Job, Plan
 from abpn_cli.batch.progress import BatchUI
 from abpn_cli.batch.report import NOT_DONE, FileResult

@@ -9,29 +9,31 @@ Every per-file failure becomes a FileResult; only 'disk full' and signals stop t
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
 
-from abpn_cli.batch.control import INTERRUPTED, StopControl
+from abpn_cli.batch.context import BatchContext
+from abpn_cli.batch.control import INTERRUPTED
 from abpn_cli.batch.errors import UnsafeWriteError
 from abpn_cli.batch.fsutil import (
+    WrittenFile,
     atomic_write,
     describe_os_error,
     existing_file,
     is_fatal_write_error,
 )
-from abpn_cli.batch.journal import InputStamp, JournalRecord, JournalSink, stamp_input
-from abpn_cli.batch.plan import Job, Plan
-from abpn_cli.batch.progress import BatchUI
+from abpn_cli.batch.journal import InputStamp, JournalRecord, stamp_input
+from abpn_cli.batch.plan import Job
 from abpn_cli.batch.queues import ByteBoundedQueue, Closed
-from abpn_cli.batch.report import NOT_DONE, EditSummary, FileResult
-from abpn_cli.batch.settings import BatchSettings
+from abpn_cli.batch.report import EditSummary, FileResult
 from abpn_cli.batch.sidecars import sync_sidecar
-from abpn_cli.engine import LoadedModel, RetouchOptions, retouch
+from abpn_cli.engine import retouch
 from abpn_cli.imaging import ImageError, Photo, read_photo, save_blend, save_mask, save_photo
 
 READER_JOIN_SECONDS = 30.0  # a reader stuck on a dead network share is abandoned (read-only)
@@ -64,6 +66,16 @@ class Retouched:
     def nbytes(self) -> int:
         return _nbytes(self.image, self.photo.alpha, self.mask, self.blend)
 
+    @property
+    def develop(self) -> dict[str, Any] | None:
+        """A RAW source's develop settings, as the report and the journal keep them."""
+        return self.photo.meta.raw.develop if self.photo.meta.raw else None
+
+    @property
+    def damaged(self) -> str | None:
+        """The damage an accepted damaged JPEG was read with (--accept-damaged)."""
+        return "; ".join(self.photo.damage) or None
+
 
 class _Interrupted:
     """The model's work on a frame was abandoned because of a signal."""
@@ -74,60 +86,6 @@ ABANDONED = _Interrupted()
 
 def _nbytes(*arrays: np.ndarray | None) -> int:
     return sum(a.nbytes for a in arrays if a is not None)
-
-
-class ResultBook:
-    """Thread-safe results by job index; reports each to the UI once; frozen at the end."""
-
-    def __init__(self, ui: BatchUI) -> None:
-        self.ui = ui
-        self._results: dict[int, FileResult] = {}
-        self._lock = threading.Lock()
-        self._frozen = False
-
-    def preset(self, job: Job, result: FileResult) -> None:
-        """A result known before processing (skipped: done); not shown as progress."""
-        with self._lock:
-            self._results[job.index] = result
-
-    def record(self, job: Job, result: FileResult) -> None:
-        with self._lock:
-            if self._frozen or job.index in self._results:
-                return
-            self._results[job.index] = result
-        self.ui.finished(result, job.shown)
-
-    def freeze(self) -> None:
-        with self._lock:
-            self._frozen = True
-
-    def collect(self, jobs: tuple[Job, ...], stop_reason: str | None) -> list[FileResult]:
-        """Results in plan order; jobs never reached are 'skipped' with the reason why."""
-        why = f"{NOT_DONE}: {stop_reason or 'batch stopped'}"
-        with self._lock:
-            return [
-                self._results.get(j.index) or FileResult(j.source, j.output, "skipped", why)
-                for j in jobs
-            ]
-
-
-@dataclass
-class BatchContext:
-    """Everything the stages share; built once per run by the runner."""
-
-    settings: BatchSettings
-    plan: Plan
-    model: LoadedModel
-    fingerprint: str
-    journal: JournalSink  # the journal file, or a Ray worker's hand-back to the driver
-    ui: BatchUI
-    stop: StopControl
-    book: ResultBook
-    run_id: str
-    options: RetouchOptions = dataclasses.field(init=False)
-
-    def __post_init__(self) -> None:
-        self.options = self.settings.retouch_options()
 
 
 def _failed(job: Job, reason: str, seconds: float, photo: Photo | None = None) -> FileResult:
@@ -210,77 +168,90 @@ def _write_reason(exc: BaseException) -> str:
 def write_stage(ctx: BatchContext, item: Retouched) -> FileResult:
     """Encode and write atomically, then journal; 'disk full' also stops the batch."""
     start = time.perf_counter()
-    job, photo, settings = item.job, item.photo, ctx.settings
-    h, w = item.image.shape[:2]
-    refuse_inputs = ctx.plan.refuse_input
-    develop = photo.meta.raw.develop if photo.meta.raw else None
-    damaged = "; ".join(photo.damage) or None
-
-    def done(status: str, error: str | None) -> FileResult:
-        return FileResult(
-            input=job.source,
-            output=job.output,
-            status=status,  # type: ignore[arg-type]
-            error=error,
-            width=w,
-            height=h,
-            bit_depth=photo.bit_depth,
-            seconds=item.seconds + time.perf_counter() - start,
-            edit=item.edit if status == "ok" else None,
-            qa_only=job.qa_only,
-            develop=develop,
-            damaged=damaged,
-        )
-
+    job = item.job
     try:
-        if job.qa_only:  # a finished output stays as it is: only its dumps are new
-            main = existing_file(job.output)
-        else:
-            main = atomic_write(
-                job.output,
-                lambda tmp: save_photo(
-                    photo, item.image, tmp, fmt=job.fmt, jpeg_quality=settings.jpeg_quality
-                ),
-                refuse_inputs,
-            )
-        sync_sidecar(job, refuse_inputs)  # a qa_only rerun brings an edited sidecar too
-        qa: dict[str, int] = {}
-        if job.mask is not None and item.mask is not None:
-            mask = item.mask
-            written = atomic_write(job.mask, lambda tmp: save_mask(mask, tmp), refuse_inputs)
-            qa[job.mask.relative_to(ctx.plan.out).as_posix()] = written.size
-        if job.blend is not None and item.blend is not None:
-            blend = item.blend
-            written = atomic_write(job.blend, lambda tmp: save_blend(blend, tmp), refuse_inputs)
-            qa[job.blend.relative_to(ctx.plan.out).as_posix()] = written.size
-        ctx.journal.append(
-            JournalRecord(
-                output=job.out_rel,
-                input=str(job.source),
-                input_size=item.stamp.size,
-                input_mtime_ns=item.stamp.mtime_ns,
-                input_probe=item.stamp.probe,
-                fingerprint=ctx.fingerprint,
-                output_size=main.size,
-                output_sha256=main.sha256,
-                width=w,
-                height=h,
-                bit_depth=photo.bit_depth,
-                run=ctx.run_id,
-                finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                qa=qa,
-                edit=None if item.edit is None else item.edit.to_json(),
-                develop=develop,
-                damaged=damaged,
-            )
-        )
+        main = _write_photo(ctx, item)
+        sync_sidecar(job, ctx.plan.refuse_input)  # a qa_only rerun brings an edited sidecar too
+        qa = _write_qa(ctx, item)
+        ctx.journal.append(_journal_record(ctx, item, main, qa))
     except Exception as exc:
         reason = _write_reason(exc)
         if is_fatal_write_error(exc):
             ctx.stop.request(reason)
-            return done("failed", f"{reason} while writing {job.output}; batch stopped")
-        return done("failed", f"cannot write output: {reason}")
-    return done("ok", None)
+            return _written(item, start, f"{reason} while writing {job.output}; batch stopped")
+        return _written(item, start, f"cannot write output: {reason}")
+    return _written(item, start)
+
+
+def _write_photo(ctx: BatchContext, item: Retouched) -> WrittenFile:
+    """The retouched photo, atomically; a qa_only job's finished output stays as it is
+    (only its dumps are new)."""
+    job = item.job
+    if job.qa_only:
+        return existing_file(job.output)
+    jpeg_quality = ctx.settings.jpeg_quality
+    return atomic_write(
+        job.output,
+        lambda tmp: save_photo(item.photo, item.image, tmp, fmt=job.fmt, jpeg_quality=jpeg_quality),
+        ctx.plan.refuse_input,
+    )
+
+
+def _write_qa(ctx: BatchContext, item: Retouched) -> dict[str, int]:
+    """The QA dumps asked for (mask, blend), atomically: their sizes by path under OUT, which
+    the journal keeps so that a rerun knows which dumps a finished file still lacks."""
+    qa: dict[str, int] = {}
+    dumps = ((item.job.mask, item.mask, save_mask), (item.job.blend, item.blend, save_blend))
+    for dest, layer, save in dumps:
+        if dest is not None and layer is not None:
+            written = atomic_write(dest, functools.partial(save, layer), ctx.plan.refuse_input)
+            qa[dest.relative_to(ctx.plan.out).as_posix()] = written.size
+    return qa
+
+
+def _journal_record(
+    ctx: BatchContext, item: Retouched, main: WrittenFile, qa: dict[str, int]
+) -> JournalRecord:
+    """What a rerun checks this output against before it skips the file as done."""
+    h, w = item.image.shape[:2]
+    return JournalRecord(
+        output=item.job.out_rel,
+        input=str(item.job.source),
+        input_size=item.stamp.size,
+        input_mtime_ns=item.stamp.mtime_ns,
+        input_probe=item.stamp.probe,
+        fingerprint=ctx.fingerprint,
+        output_size=main.size,
+        output_sha256=main.sha256,
+        width=w,
+        height=h,
+        bit_depth=item.photo.bit_depth,
+        run=ctx.run_id,
+        finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        qa=qa,
+        edit=None if item.edit is None else item.edit.to_json(),
+        develop=item.develop,
+        damaged=item.damaged,
+    )
+
+
+def _written(item: Retouched, start: float, error: str | None = None) -> FileResult:
+    """The file's result: ok with its edit, or failed with `error`; timed from the read."""
+    h, w = item.image.shape[:2]
+    return FileResult(
+        input=item.job.source,
+        output=item.job.output,
+        status="ok" if error is None else "failed",
+        error=error,
+        width=w,
+        height=h,
+        bit_depth=item.photo.bit_depth,
+        seconds=item.seconds + time.perf_counter() - start,
+        edit=item.edit if error is None else None,
+        qa_only=item.job.qa_only,
+        develop=item.develop,
+        damaged=item.damaged,
+    )
 
 
 def _reader_loop(ctx: BatchContext, jobs: list[Job], queue: ByteBoundedQueue[Decoded]) -> None:
@@ -391,8 +362,6 @@ def run_simple(ctx: BatchContext, jobs: list[Job]) -> None:
 
 __all__ = [
     "INTERRUPTED",
-    "BatchContext",
-    "ResultBook",
     "process_file",
     "read_stage",
     "retouch_stage",

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from abpn_cli.batch.context import BatchContext, ResultBook
 from abpn_cli.batch.control import INTERRUPTED, StopControl
 from abpn_cli.batch.dustmap import (
     FrameSpots,
@@ -43,7 +44,7 @@ from abpn_cli.batch.journal import (
     decide,
     read_journal,
 )
-from abpn_cli.batch.pipeline import BatchContext, ResultBook, run_pipelined, run_simple
+from abpn_cli.batch.pipeline import run_pipelined, run_simple
 from abpn_cli.batch.plan import QA_DIR, STATE_DIR, Job, Plan, make_plan
 from abpn_cli.batch.progress import BatchUI
 from abpn_cli.batch.report import (

@@ -14,8 +14,8 @@ from abpn_cli.batch import RecordingUI
 from abpn_cli.batch import cluster as cluster_mod
 from abpn_cli.batch.cluster import ClusterSettings, _Dispatcher, _Slot
 from abpn_cli.batch.cluster_worker import WorkerOutcome
+from abpn_cli.batch.context import ResultBook
 from abpn_cli.batch.control import StopControl
-from abpn_cli.batch.pipeline import ResultBook
 from abpn_cli.batch.plan import Job
 from abpn_cli.batch.report import FileResult
 
