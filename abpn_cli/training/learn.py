@@ -547,20 +547,19 @@ def _learn(
                 f"--minutes {settings.minutes:g} leaves {max(0.0, max_seconds):.0f} s to learn "
                 f"after checks and saving; give more minutes"
             )
-    steps_cap = settings.steps if settings.steps is not None else 1_000_000
     train_settings = TrainSettings(
         out=run_dir,
         pairs=pairs_dir,
         crop=crop,
         levels=settings.levels,
         batch=settings.batch,
-        steps=steps_cap,
+        steps=settings.steps,  # None: the time budget alone
         lr=settings.lr,
         lr_decay_at=settings.lr_decay_at,
         seed=settings.seed,
-        val_every=10**9,  # validate at the start and at the end only
+        val_every=None,  # validate at the start and at the end only
         val_size=settings.val_size,
-        checkpoint_every=10**9,
+        checkpoint_every=None,  # at the end only (or on Ctrl-C, for LearnInterrupted)
         threads=settings.threads,
         init_from=base_path,
         weights=LossWeights(adv=0.0),
@@ -571,7 +570,7 @@ def _learn(
     status(
         f"learning from {len(train_infos)} pair(s): crop {crop}, l={settings.levels}, batch "
         f"{settings.batch}, lr {settings.lr:g}, "
-        + (f"{max_seconds:.0f} s" if max_seconds is not None else f"{steps_cap} steps")
+        + (f"{max_seconds:.0f} s" if max_seconds is not None else f"{settings.steps} steps")
         + f", {settings.threads} thread(s)"
     )
 
@@ -603,13 +602,9 @@ def _learn(
         raise LearnInterrupted(
             f"interrupted after {report.steps_done} step(s); no model written", report.checkpoint
         )
-    if report.checkpoint is None:
-        raise LearnError("training ended without a checkpoint")
-
-    from abpn_cli.training.checkpoint import model_from_checkpoint
-
-    model, _ckpt = model_from_checkpoint(report.checkpoint)
-    model = _at_thumbnail(model, thumb)
+    if report.model is None:
+        raise LearnError("training ended without a model")
+    model = _at_thumbnail(report.model, thumb)
     if heldout is not None and held_images is not None:
         learned = _engine_model(model, out, "")
         heldout.psnr_learned = _score(learned, *held_images)

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from abpn_cli.training.train_settings import TrainSettings, TrainUsageError
+from abpn_cli.training.train_settings import TrainSettings, TrainUsageError, step_bound
 
 LOADER_TIMEOUT_S = 300.0
 
@@ -81,7 +81,7 @@ def build_datasets(settings: TrainSettings) -> tuple[Dataset, tuple[Tensor, Tens
     """(training dataset where item k is sample k of the run, fixed validation batch)."""
     from abpn_cli.training import crops, data
 
-    length = settings.steps * settings.batch
+    length = step_bound(settings) * settings.batch
     val_seed = settings.seed + VAL_SEED_OFFSET
     try:
         if settings.pairs is not None:
@@ -122,7 +122,7 @@ def build_datasets(settings: TrainSettings) -> tuple[Dataset, tuple[Tensor, Tens
 
 def make_loader(dataset: Dataset, settings: TrainSettings, start_step: int) -> DataLoader:
     """The batches from `start_step` to the end of the run, in the order every run sees them."""
-    remaining = (settings.steps - start_step) * settings.batch
+    remaining = (step_bound(settings) - start_step) * settings.batch
     sampler = StepSampler(start_step * settings.batch, remaining)
     workers = settings.num_workers
     kwargs: dict[str, Any] = {}

@@ -3,6 +3,7 @@ fine-tuned or resumed), validation on the held-out batch, and the exported model
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -162,6 +163,12 @@ def validate(
     if preview_path is not None:
         result.preview = write_preview(preview_path, before, out.result, after, out.mask)
     return result
+
+
+def trained_copy(model: ABPN) -> ABPN:
+    """A contiguous copy of the network in eval mode, made without a fresh initialisation (so
+    the RNGs are left as training left them)."""
+    return copy.deepcopy(model).to(memory_format=torch.contiguous_format).eval()
 
 
 def export_model(

@@ -40,13 +40,13 @@ class TrainSettings:
     crop: int = 512
     levels: int = 1
     batch: int = 8
-    steps: int = 1400
+    steps: int | None = 1400  # None: the time budget (max_seconds) alone ends the run
     lr: float = 5e-4
     lr_decay_at: float = 0.5  # paper: lr / 10 halfway through
     seed: int = 0
-    val_every: int = 100
+    val_every: int | None = 100  # None: validate at the start and at the end only
     val_size: int = 8
-    checkpoint_every: int = 100
+    checkpoint_every: int | None = 100  # None: at the end (and on Ctrl-C) only
     resume: bool = False
     threads: int = 2
     init_from: Path | None = None
@@ -86,6 +86,15 @@ class TrainSettings:
         return cls(**known)
 
 
+UNBOUNDED_STEPS = 2**40  # the step bound of a run that only time ends: no budget reaches it
+
+
+def step_bound(settings: TrainSettings) -> int:
+    """The most steps the run can take: `steps`, or UNBOUNDED_STEPS for a run that only its
+    time budget ends (its data stream and sampler still need a length)."""
+    return UNBOUNDED_STEPS if settings.steps is None else settings.steps
+
+
 def run_paths(out: Path) -> tuple[Path, Path]:
     """(run dir, model file): `x.pt` -> (`x.run/`, `x.pt`); a folder -> (dir, dir/model.pt)."""
     if out.suffix == ".pt":
@@ -98,7 +107,7 @@ def lr_at(step: int, settings: TrainSettings, elapsed_s: float | None = None) ->
 
     With a time budget (`max_seconds`) the decay also comes once `elapsed_s` reaches
     `lr_decay_at * max_seconds`, so a budgeted run always gets its low-lr phase."""
-    decayed = step >= int(settings.lr_decay_at * settings.steps)
+    decayed = settings.steps is not None and step >= int(settings.lr_decay_at * settings.steps)
     if settings.max_seconds is not None and elapsed_s is not None:
         decayed = decayed or elapsed_s >= settings.lr_decay_at * settings.max_seconds
     return settings.lr / 10 if decayed else settings.lr
@@ -149,8 +158,11 @@ def validate_settings(settings: TrainSettings) -> None:
         raise TrainUsageError(
             f"crop {settings.crop} must be a positive multiple of 2^(levels+6) = {multiple}"
         )
+    if settings.steps is None and settings.max_seconds is None:
+        raise TrainUsageError("give a number of steps or a time budget (max_seconds), or both")
     for name in ("batch", "steps", "val_every", "checkpoint_every", "threads", "val_size"):
-        if getattr(settings, name) < 1:
+        value = getattr(settings, name)
+        if value is not None and value < 1:
             raise TrainUsageError(f"{name} must be >= 1")
     if settings.lr <= 0:
         raise TrainUsageError("lr must be > 0")

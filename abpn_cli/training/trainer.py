@@ -46,6 +46,7 @@ from abpn_cli.training.train_model import (
     optimizers,
     restore,
     to_device_layout,
+    trained_copy,
     validate,
 )
 from abpn_cli.training.train_settings import (
@@ -65,7 +66,7 @@ class TrainEvent:
 
     kind: str  # "start" | "step" | "val" | "checkpoint" | "done" | "interrupted"
     step: int
-    total_steps: int
+    total_steps: int | None  # None: the time budget alone ends the run
     losses: dict[str, float] = field(default_factory=dict)
     lr: float = 0.0
     steps_per_s: float = 0.0
@@ -81,7 +82,7 @@ class TrainReport:
 
     run_dir: Path
     steps_done: int
-    total_steps: int
+    total_steps: int | None  # None: the time budget alone ends the run
     wall_s: float
     s_per_step: float
     final_losses: dict[str, float]
@@ -93,6 +94,9 @@ class TrainReport:
     interrupted: bool
     resumed_from: int
     out_of_time: bool = False  # ended by max_seconds before reaching total_steps
+    # the trained network, contiguous and in eval mode (None when interrupted): a caller
+    # that goes on in memory needs no round trip through the checkpoint
+    model: ABPN | None = field(default=None, repr=False, compare=False)
 
 
 ProgressCallback = Callable[[TrainEvent], None]
@@ -179,7 +183,7 @@ def _setup(settings: TrainSettings, progress: ProgressCallback | None) -> tuple[
     model, settings = initial_model(settings, ckpt)
     opt, disc, d_opt = optimizers(model, settings)
     start_step, best_psnr = (0, None) if ckpt is None else restore(ckpt, opt, disc, d_opt)
-    if start_step >= settings.steps:
+    if settings.steps is not None and start_step >= settings.steps:
         raise TrainUsageError(
             f"--resume: the run already has {start_step} steps; pass a larger --steps to go on"
         )
@@ -293,12 +297,17 @@ def _report_step(run: _Run, lr: float, t_start: float) -> bool:
     s = run.settings
     elapsed = time.perf_counter() - t_start
     rate = (run.step - run.start_step) / elapsed if elapsed > 0 else 0.0
-    eta = (s.steps - run.step) / rate if rate > 0 else 0.0
+    remaining = math.inf if s.steps is None else s.steps - run.step
+    eta = remaining / rate if rate > 0 else 0.0
     if s.max_seconds is not None:
-        run.out_of_time = elapsed >= s.max_seconds and run.step < s.steps
+        run.out_of_time = elapsed >= s.max_seconds and (s.steps is None or run.step < s.steps)
         eta = min(eta, max(0.0, s.max_seconds - elapsed))
     run.emit("step", losses=run.losses, lr=lr, steps_per_s=rate, eta_s=eta)
     return run.step == s.steps or run.out_of_time
+
+
+def _due(step: int, every: int | None) -> bool:
+    return every is not None and step % every == 0
 
 
 def _validate_and_checkpoint(run: _Run, last: bool) -> None:
@@ -306,12 +315,12 @@ def _validate_and_checkpoint(run: _Run, last: bool) -> None:
     does both, and a new best validation PSNR is always checkpointed (best.ckpt)."""
     s = run.settings
     is_best = False
-    if run.step % s.val_every == 0 or last:
+    if _due(run.step, s.val_every) or last:
         val = run.run_validation()
         if run.best_psnr is None or val.psnr_output > run.best_psnr:
             run.best_psnr = val.psnr_output
             is_best = True
-    if run.step % s.checkpoint_every == 0 or last or is_best:
+    if _due(run.step, s.checkpoint_every) or last or is_best:
         run.checkpoint(is_best)
 
 
@@ -354,6 +363,7 @@ def _finish(run: _Run, wall: float) -> TrainReport:
         interrupted=run.interrupted,
         resumed_from=run.start_step,
         out_of_time=run.out_of_time,
+        model=None if run.interrupted else trained_copy(run.model),
     )
 
 

@@ -264,3 +264,34 @@ def test_lr_decays_at_the_given_fraction_of_the_time_budget(tmp_path: Path) -> N
     assert lr_at(10, s, elapsed_s=59.0) == 1e-3
     assert lr_at(10, s, elapsed_s=60.0) == pytest.approx(1e-4)
     assert lr_at(6000, s, elapsed_s=1.0) == pytest.approx(1e-4)
+
+
+def test_a_run_bounded_by_time_alone_hands_back_the_trained_network(
+    photos: Path, tmp_path: Path
+) -> None:
+    """steps=None: the budget alone ends the run (how `abpn learn --minutes` trains);
+    val_every / checkpoint_every None: only at the start and the end. The report carries the
+    network, the same weights as the final checkpoint."""
+    s = _settings(
+        photos,
+        tmp_path / "run",
+        steps=None,
+        max_seconds=1.0,
+        val_every=None,
+        checkpoint_every=None,
+        batch=2,
+        weights=LossWeights(adv=0.0),
+        export=False,
+    )
+    assert lr_at(10**9, s) == s.lr and lr_at(0, s, elapsed_s=0.5) == pytest.approx(s.lr / 10)
+    events: list[TrainEvent] = []
+    report = train(s, events.append)
+    assert report.out_of_time and not report.interrupted and report.total_steps is None
+    assert [v.step for v in report.val_history] == [0, report.steps_done]
+    assert [e.step for e in events if e.kind == "checkpoint"] == [report.steps_done]
+    assert report.model is not None and not report.model.training
+    saved = load_checkpoint(tmp_path / "run" / LAST_NAME).model
+    for name, value in report.model.state_dict().items():
+        assert value.is_contiguous() and torch.equal(value, saved[name]), name
+    with pytest.raises(TrainUsageError, match="time budget"):
+        train(_settings(photos, tmp_path / "r", steps=None))
