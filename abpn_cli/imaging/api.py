@@ -25,7 +25,8 @@ from abpn_cli.imaging.raw import (
     read_raw,
 )
 from abpn_cli.imaging.sniff import SNIFF_BYTES, sniff
-from abpn_cli.imaging.tiff import read_tiff, write_tiff
+from abpn_cli.imaging.tiff import read_tiff
+from abpn_cli.imaging.tiffwrite import write_tiff
 from abpn_cli.imaging.webp import encode_webp, read_webp
 
 DEFAULT_MAX_PIXELS = 400_000_000
