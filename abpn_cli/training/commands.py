@@ -23,15 +23,15 @@ from abpn_cli.exitcodes import (
 from abpn_cli.training.checkpoint import CheckpointError, model_from_checkpoint
 from abpn_cli.training.dust_data import DustDataError
 from abpn_cli.training.dust_train import DustTrainError, DustTrainSettings, ValScore, train_dust
-from abpn_cli.training.learn import (
+from abpn_cli.training.learn_errors import (
     BaseModelError,
     LearnError,
     LearnInterrupted,
-    LearnSettings,
     LearnUsageError,
-    pairs_from_dir,
 )
+from abpn_cli.training.learn_settings import LearnSettings
 from abpn_cli.training.losses import LossWeights
+from abpn_cli.training.pair_checks import pairs_from_dir
 from abpn_cli.training.train_settings import (
     TrainDivergedError,
     TrainInitError,

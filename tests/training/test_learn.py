@@ -19,8 +19,11 @@ from abpn_cli.cli import app
 from abpn_cli.engine import ModelCard, load_model, save_model_file
 from abpn_cli.model import ABPN
 from abpn_cli.training import learn as lrn
-from abpn_cli.training.learn import LearnSettings, PairCheckError, check_pair, learn
+from abpn_cli.training.learn import learn
+from abpn_cli.training.learn_errors import PairCheckError
+from abpn_cli.training.learn_settings import LearnSettings
 from abpn_cli.training.losses import LossWeights
+from abpn_cli.training.pair_checks import check_pair
 from abpn_cli.training.train_settings import TrainSettings, lr_at
 from abpn_cli.training.trainer import train
 from tests.conftest import TINY, make_tiny_model
@@ -350,11 +353,12 @@ def test_a_look_learned_at_256_px_is_applied_at_256_px_with_the_same_weights():
     import torch
 
     from abpn_cli.model import ABPN
-    from abpn_cli.training.learn import LEARN_MAX_THUMBNAIL, _at_thumbnail
+    from abpn_cli.training.learn import LEARN_MAX_THUMBNAIL
+    from abpn_cli.training.learn_models import at_thumbnail
     from tests.conftest import TINY
 
     base = ABPN(replace(TINY, thumbnail=768))
-    learned = _at_thumbnail(base, LEARN_MAX_THUMBNAIL)
+    learned = at_thumbnail(base, LEARN_MAX_THUMBNAIL)
     assert learned.config.thumbnail == 256
     for (name, a), (_, b) in zip(
         base.state_dict().items(), learned.state_dict().items(), strict=True
