@@ -5,15 +5,18 @@ defaults and the exit code of each exception they let through sit beside the cod
 renderers beside the batch's (`batch/progress.py`, `training/progress.py`).
 
 Why this file is still over 400 lines: it declares eleven commands' hundred-odd options with
-their help texts (Typer reads them from the signatures); that is all that is left here.
+their help texts (Typer reads them from the signatures; the options several commands share
+are declared once, after `_exits`), plus the few lines of glue retouch and watch share; that
+is all that is left here.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -27,6 +30,9 @@ from abpn_cli.exitcodes import (
     rule_for,
 )
 from abpn_cli.training.learn_settings import default as learn_default
+
+if TYPE_CHECKING:  # the commands import what they run only when they run
+    from abpn_cli.batch import BatchOutcome, BatchSettings
 
 app = typer.Typer(
     name="abpn",
@@ -57,6 +63,22 @@ def _exits(rules: Sequence[ExitRule]) -> Iterator[None]:
         raise typer.Exit(rule.code) from exc
 
 
+# Options that several commands declare alike: each one's default and help text, once.
+_MODEL = typer.Option(None, "--model", help="Model file (default: shipped).")
+_DEVICE = typer.Option("auto", "--device", help="auto|cpu|cuda|cuda:N")
+_LEVELS = typer.Option("auto", "--levels", help="Pyramid levels: auto or 0..8.")
+_REPORT = typer.Option(None, "--report", help="Write a JSON report here.")
+_STRENGTH = typer.Option(1.0, "--strength", help="Opacity of the edit, 0..1.")
+_SENSITIVITY = typer.Option(
+    None,
+    "--sensitivity",
+    help="0..1 [0.5]: higher catches fainter spots, lower avoids false positives.",
+)
+_DUMP_MASK = typer.Option(False, "--dump-mask", help="Write OUT/_qa/<name>.mask.png.")
+_FORMAT = typer.Option("keep", "--format", help="keep|jpg|jpeg|png|tif|tiff|webp")
+_QUIET = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
+
+
 @app.command()
 def export(
     checkpoint: Path = typer.Argument(..., help="Training checkpoint (.ckpt) to export."),
@@ -73,7 +95,7 @@ def export(
 @app.command()
 def doctor(
     model: Path | None = typer.Option(None, "--model", help="Model file to check."),
-    device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|cuda:N"),
+    device: str = _DEVICE,
 ) -> None:
     """Check torch, devices, codecs and the model; exit 4 if something required fails."""
     from abpn_cli.doctor import exit_code, run_checks
@@ -89,8 +111,8 @@ def doctor(
 
 @app.command()
 def bench(
-    model: Path | None = typer.Option(None, "--model", help="Model file (default: shipped)."),
-    device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|cuda:N"),
+    model: Path | None = _MODEL,
+    device: str = _DEVICE,
     half: bool = typer.Option(False, "--fp16", help="Half precision (CUDA only)."),
     sizes: str = typer.Option(
         "512x512,1024x1024,2048x2048,4096x4096,6000x4000", help="Comma list of WxH."
@@ -126,25 +148,21 @@ def bench(
 def retouch(
     inputs: list[Path] = typer.Argument(..., help="Photos and/or folders (walked recursively)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder; mirrors the input tree."),
-    model: Path | None = typer.Option(None, "--model", help="Model file (default: shipped)."),
-    device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|cuda:N"),
-    levels: str = typer.Option("auto", "--levels", help="Pyramid levels: auto or 0..8."),
-    strength: float = typer.Option(1.0, "--strength", help="Opacity of the edit, 0..1."),
-    sensitivity: float | None = typer.Option(
-        None,
-        "--sensitivity",
-        help="0..1 [0.5]: higher catches fainter spots, lower avoids false positives.",
-    ),
-    dump_mask: bool = typer.Option(False, "--dump-mask", help="Write OUT/_qa/<name>.mask.png."),
+    model: Path | None = _MODEL,
+    device: str = _DEVICE,
+    levels: str = _LEVELS,
+    strength: float = _STRENGTH,
+    sensitivity: float | None = _SENSITIVITY,
+    dump_mask: bool = _DUMP_MASK,
     dump_blend: bool = typer.Option(False, "--dump-blend", help="Write OUT/_qa/<name>.blend.png."),
-    fmt: str = typer.Option("keep", "--format", help="keep|jpg|jpeg|png|tif|tiff|webp"),
+    fmt: str = _FORMAT,
     jpeg_quality: int | None = typer.Option(
         None, "--jpeg-quality", help="1..100 (default: close to the source)."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo files already done."),
-    report: Path | None = typer.Option(None, "--report", help="Write a JSON report here."),
+    report: Path | None = _REPORT,
     dry_run: bool = typer.Option(False, "--dry-run", help="List the plan; write nothing."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
+    quiet: bool = _QUIET,
     max_megapixels: float = typer.Option(
         400.0, "--max-megapixels", help="Refuse larger images (image bombs)."
     ),
@@ -173,36 +191,44 @@ def retouch(
     ),
 ) -> None:
     """Retouch photos into OUT; resumable, never touches the inputs (see docs/PRODUCT.md)."""
-    from abpn_cli.batch import BatchSettings, ConsoleUI, parse_levels, run_batch, summary_line
+    given = dict(locals())  # BatchSettings' fields, name for name, but for _RETOUCH_OWN
+    from abpn_cli.batch import ConsoleUI, run_batch
     from abpn_cli.batch.cluster import CLUSTER_EXITS, driver_for
     from abpn_cli.batch.settings import SETTINGS_EXITS
 
     with _exits(SETTINGS_EXITS):
-        settings = BatchSettings.given(
-            inputs=tuple(inputs),
-            out=out,
-            model=model,
-            device=device,
-            levels=parse_levels(levels),
-            strength=strength,
-            dump_mask=dump_mask,
-            dump_blend=dump_blend,
-            format=fmt.lower(),
-            jpeg_quality=jpeg_quality,
-            overwrite=overwrite,
-            report=report,
-            dry_run=dry_run,
-            quiet=quiet,
-            max_megapixels=max_megapixels,
-            recursive=recursive,
-            allow_out_inside_input=allow_out_inside_input,
-            accept_damaged=accept_damaged,
-            tile=tile,
-            sensitivity=sensitivity,
-        )
+        settings = _batch_settings(given, own=_RETOUCH_OWN)
     with _exits(CLUSTER_EXITS):
         driver = driver_for(cluster, ray_address, ray_workers) if not dry_run else None
     outcome = run_batch(settings, ConsoleUI(quiet=quiet), driver=driver)
+    _show_outcome(outcome, quiet)
+    if review_page and outcome.exit_code in (EXIT_OK, EXIT_FAILED) and not dry_run:
+        _review_after_batch(out, report, quiet)
+    raise typer.Exit(outcome.exit_code)
+
+
+_RETOUCH_OWN = ("review_page", "cluster", "ray_address", "ray_workers")  # not BatchSettings'
+_WATCH_OWN = ("folder", "interval", "settle", "poll", "max_idle")
+
+
+def _batch_settings(options: dict[str, Any], own: Collection[str]) -> BatchSettings:
+    """BatchSettings from retouch's or watch's options, which are its fields name for name
+    (None: not given, the field's default) but for `fmt` (--format, lower-cased), `levels`
+    (parsed) and the command's `own` options; one place, so the two commands agree."""
+    from abpn_cli.batch import BatchSettings, parse_levels
+
+    fields = {k: v for k, v in options.items() if k not in own}
+    fields["inputs"] = tuple(fields["inputs"])
+    fields["format"] = fields.pop("fmt").lower()
+    if "levels" in fields:
+        fields["levels"] = parse_levels(fields["levels"])
+    return BatchSettings.given(**fields)
+
+
+def _show_outcome(outcome: BatchOutcome, quiet: bool) -> None:
+    """The run's message (as an error when it failed) and, unless quiet, its summary line."""
+    from abpn_cli.batch import summary_line
+
     if outcome.exit_code and outcome.message:
         typer.echo(f"error: {outcome.message}", err=True)
     elif not quiet and outcome.message:
@@ -213,16 +239,20 @@ def retouch(
         and outcome.exit_code in (EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED)
     ):
         typer.echo(summary_line(outcome.summary))
-    if review_page and outcome.exit_code in (EXIT_OK, EXIT_FAILED) and not dry_run:
-        from abpn_cli.batch.review import ReviewError, ReviewSettings, run_review
 
-        try:
-            page = run_review(ReviewSettings(out=out, report=report)).page
-            if not quiet:
-                typer.echo(f"review: {page}")
-        except ReviewError as exc:
-            typer.echo(f"error: {exc}", err=True)
-    raise typer.Exit(outcome.exit_code)
+
+def _review_after_batch(out: Path, report: Path | None, quiet: bool) -> None:
+    """`retouch --review`: the page over the batch just run; a problem with it is shown but
+    leaves the batch's exit code as it is (the outputs are written)."""
+    from abpn_cli.batch.review import ReviewError, ReviewSettings, run_review
+
+    try:
+        page = run_review(ReviewSettings(out=out, report=report)).page
+    except ReviewError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return
+    if not quiet:
+        typer.echo(f"review: {page}")
 
 
 @app.command()
@@ -291,12 +321,12 @@ def review(
 def watch(
     folder: Path = typer.Argument(..., help="Hot folder the camera/tether software writes to."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder; mirrors the hot folder."),
-    model: Path | None = typer.Option(None, "--model", help="Model file (default: shipped)."),
-    device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|cuda:N"),
-    strength: float = typer.Option(1.0, "--strength", help="Opacity of the edit, 0..1."),
-    sensitivity: float | None = typer.Option(None, "--sensitivity", help="0..1 [0.5]."),
-    dump_mask: bool = typer.Option(False, "--dump-mask", help="Write OUT/_qa/<name>.mask.png."),
-    fmt: str = typer.Option("keep", "--format", help="keep|jpg|jpeg|png|tif|tiff|webp"),
+    model: Path | None = _MODEL,
+    device: str = _DEVICE,
+    strength: float = _STRENGTH,
+    sensitivity: float | None = _SENSITIVITY,
+    dump_mask: bool = _DUMP_MASK,
+    fmt: str = _FORMAT,
     report: Path | None = typer.Option(None, "--report", help="JSON report, rewritten per round."),
     interval: float = typer.Option(2.0, help="Seconds between looks at the folder."),
     settle: float = typer.Option(
@@ -304,26 +334,16 @@ def watch(
     ),
     poll: bool = typer.Option(False, "--poll", help="No file-system events (network shares)."),
     max_idle: float | None = typer.Option(None, help="Stop after this long with nothing new."),
-    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing but errors."),
+    quiet: bool = _QUIET,
 ) -> None:
     """Retouch photos as they arrive in FOLDER (tethered capture); Ctrl-C stops (exit 130)."""
-    from abpn_cli.batch import BatchSettings, ConsoleUI
+    given = dict(locals())  # BatchSettings' fields, name for name, but for _WATCH_OWN
+    from abpn_cli.batch import ConsoleUI
     from abpn_cli.batch.settings import SETTINGS_EXITS
     from abpn_cli.batch.watch import WatchSettings, run_watch
 
     with _exits(SETTINGS_EXITS):
-        batch = BatchSettings.given(
-            inputs=(folder,),
-            out=out,
-            model=model,
-            device=device,
-            strength=strength,
-            dump_mask=dump_mask,
-            format=fmt.lower(),
-            report=report,
-            quiet=quiet,
-            sensitivity=sensitivity,
-        )
+        batch = _batch_settings({"inputs": (folder,), **given}, own=_WATCH_OWN)
         settings = WatchSettings(
             batch=batch, interval=interval, settle=settle, max_idle=max_idle, poll=poll
         )
@@ -393,15 +413,15 @@ def eval_command(
     pairs: Path = typer.Option(
         ..., "--pairs", help="Folder with before/, after/ and optional region/."
     ),
-    model: Path | None = typer.Option(None, "--model", help="Model file (default: shipped)."),
-    levels: str = typer.Option("auto", "--levels", help="Pyramid levels: auto or 0..8."),
-    device: str = typer.Option("auto", "--device", help="auto|cpu|cuda|cuda:N"),
+    model: Path | None = _MODEL,
+    levels: str = _LEVELS,
+    device: str = _DEVICE,
     baseline: str = typer.Option(
         "none",
         "--baseline",
         help="Score a baseline instead of the model: none|identity|bilateral|edge-preserving.",
     ),
-    report: Path | None = typer.Option(None, "--report", help="Write a JSON report here."),
+    report: Path | None = _REPORT,
     warmup: bool = typer.Option(
         False, "--warmup", help="Run once untimed first (TorchScript optimises on first calls)."
     ),
