@@ -320,9 +320,3 @@ def _grid_shape(shape: tuple[int, int], long_side: int = 128) -> tuple[int, int]
 
 def _to_u16(img: np.ndarray) -> np.ndarray:
     return (np.clip(img, 0.0, 1.0) * 65535.0 + 0.5).astype(np.uint16)
-
-
-def worker_init(_worker_id: int) -> None:
-    """DataLoader worker_init_fn: one OpenCV/torch thread per worker (no oversubscription)."""
-    cv2.setNumThreads(1)
-    torch.set_num_threads(1)
