@@ -173,7 +173,12 @@ def _to_rgb_float(img: np.ndarray, path: Path) -> np.ndarray:
 
 
 def resize_long(img: np.ndarray, long_side: int) -> np.ndarray:
-    """`img` at `long_side` (INTER_AREA down, INTER_CUBIC up; floats stay in [0, 1])."""
+    """`img` at `long_side` (INTER_AREA down, INTER_CUBIC up; floats stay in [0, 1]).
+
+    At its own size `img` comes back as it is (not a copy). The thumbnail cache
+    (:func:`abpn_cli.training.thumbs.load_thumbs`) stores this function's output keyed by the
+    photo alone, not by this code: a change here makes fresh thumbnails differ from cached ones.
+    """
     h, w = img.shape[:2]
     s = long_side / max(h, w)
     if abs(s - 1.0) < 1e-9:

@@ -4,8 +4,9 @@ Why: the dust model learns on what the LRL sees at inference, a whole-frame thum
 (long side ~550-1100 px), not on zoomed crops of the full photo. Decoding a 6K JPEG costs
 ~0.3 s; a training run draws tens of thousands of crops, so each photo is decoded once with
 the project's one decoder (`imaging.read_photo`), reduced with INTER_AREA to each requested
-long side and kept as float16 in RAM and in `cache_dir` (reused by later runs; keyed by the
-file's path, size and mtime so an edited photo is re-decoded).
+long side (`data.resize_long`, the one resize of the training data) and kept as float16 in RAM
+and in `cache_dir` (reused by later runs; keyed by the file's path, size and mtime so an
+edited photo is re-decoded).
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from abpn_cli.batch.fsutil import atomic_write
 from abpn_cli.imaging import read_photo
+from abpn_cli.training.data import resize_long
 
 
 @dataclass(frozen=True)
@@ -40,15 +41,6 @@ def decode_float(path: Path) -> np.ndarray:
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)
     return np.ascontiguousarray(img[:, :, :3])
-
-
-def resize_long(img: np.ndarray, long_side: int) -> np.ndarray:
-    """Area-reduce (or cubic-enlarge) so the long side is `long_side`."""
-    h, w = img.shape[:2]
-    s = long_side / max(h, w)
-    size = (max(1, round(w * s)), max(1, round(h * s)))
-    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
-    return np.clip(cv2.resize(img, size, interpolation=interp), 0.0, 1.0)
 
 
 def _key(path: Path, long_side: int) -> str:
