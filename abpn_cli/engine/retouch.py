@@ -234,6 +234,78 @@ class _SkipMaps:
         )
 
 
+def _check_options(pixels: np.ndarray, options: RetouchOptions) -> None:
+    """Refuse a bad image shape or option before any work (ValueError, a clear message)."""
+    if pixels.ndim != 3 or pixels.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) image, got shape {pixels.shape}")
+    if not 0.0 <= options.strength <= 1.0:
+        raise ValueError("strength must be within 0..1")
+    mask_threshold(options.sensitivity)  # raises ValueError outside 0..1
+    if options.tile < 64 or options.tile % 2:
+        raise ValueError("tile must be an even number >= 64")
+
+
+def _levels(model: LoadedModel, height: int, width: int, options: RetouchOptions) -> int:
+    levels = options.levels
+    if levels is None:
+        levels = choose_levels(height, width, model.config.thumbnail)
+    if levels < 0 or levels > 8:
+        raise ValueError("levels must be within 0..8")
+    return levels
+
+
+@dataclass
+class _Level0:
+    """What the level-0 pass writes: the output, the blend dump if asked, tiles skipped."""
+
+    out: np.ndarray
+    blend: np.ndarray | None
+    total: int = 0
+    skipped: int = 0
+
+
+def _expand_level0(
+    model: LoadedModel,
+    pixels: np.ndarray,
+    padded: np.ndarray,
+    gauss: list[Tensor],
+    blend: Tensor,
+    maps: _SkipMaps,
+    options: RetouchOptions,
+    on_tile: Callable[[int, int], None] | None,
+) -> _Level0:
+    """R_0 tile by tile, written in the input's dtype; untouched tiles are copied exactly."""
+    height, width = pixels.shape[:2]
+    scale = _max_value(pixels.dtype)
+    want_blend = options.want_blend
+    res = _Level0(
+        np.empty_like(pixels), np.empty((height, width, 3), np.float32) if want_blend else None
+    )
+    tiles = tile_grid(height, width, *padded.shape[:2], options.tile, HALO)
+    res.total = len(tiles)
+    for k, t in enumerate(tiles):
+        if on_tile is not None:
+            on_tile(k, len(tiles))
+        hy, hx = min(t.y1, height), min(t.x1, width)
+        if options.skip_untouched and maps.untouched(t, 0):
+            res.out[t.y0 : hy, t.x0 : hx] = pixels[t.y0 : hy, t.x0 : hx]
+            if res.blend is not None:
+                res.blend[t.y0 : hy, t.x0 : hx] = NEUTRAL_BLEND
+            res.skipped += 1
+            continue
+        image = _to_tensor(padded[t.ya : t.yb, t.xa : t.xb], scale, model)
+        b0 = _refine_tile(model, image, gauss[0], blend, t)
+        result = _apply_blend(model, image, b0).clamp(0.0, 1.0)  # R_0 = f_a(I_0, B_0)
+        if options.strength < 1.0:
+            result = image + options.strength * (result - image)
+        inner = _inner(result, t)[:, :, : hy - t.y0, : hx - t.x0]
+        res.out[t.y0 : hy, t.x0 : hx] = _to_pixels(inner, scale, pixels.dtype)
+        if res.blend is not None:
+            b_inner = _inner(b0, t)[:, :, : hy - t.y0, : hx - t.x0]
+            res.blend[t.y0 : hy, t.x0 : hx] = b_inner[0].float().permute(1, 2, 0).cpu().numpy()
+    return res
+
+
 @torch.inference_mode()
 def retouch(
     model: LoadedModel,
@@ -246,23 +318,12 @@ def retouch(
     `on_tile(done, total)` is told after each full-resolution tile (the UI's per-file bar).
     """
     start = time.perf_counter()
-    if pixels.ndim != 3 or pixels.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) image, got shape {pixels.shape}")
-    if not 0.0 <= options.strength <= 1.0:
-        raise ValueError("strength must be within 0..1")
-    mask_threshold(options.sensitivity)  # raises ValueError outside 0..1
-    if options.tile < 64 or options.tile % 2:
-        raise ValueError("tile must be an even number >= 64")
+    _check_options(pixels, options)
     scale = _max_value(pixels.dtype)
     height, width = pixels.shape[:2]
-    levels = options.levels
-    if levels is None:
-        levels = choose_levels(height, width, model.config.thumbnail)
-    if levels < 0 or levels > 8:
-        raise ValueError("levels must be within 0..8")
+    levels = _levels(model, height, width, options)
     ph, pw = padded_size(height, width, levels)
     padded = reflect_pad(pixels, ph, pw)
-
     if levels == 0:
         return _retouch_dense(model, padded, pixels, scale, options, start)
 
@@ -273,39 +334,14 @@ def retouch(
     for i in range(levels - 2, -1, -1):  # B_{l-1} .. B_1, each from the next coarser level
         skip = (maps, i + 1) if options.skip_untouched else None
         blend = _refine_level_tiled(model, gauss[i], gauss[i + 1], blend, options, skip)
-
-    out = np.empty_like(pixels)
-    blend_out = np.empty((height, width, 3), np.float32) if options.want_blend else None
-    tiles = tile_grid(height, width, ph, pw, options.tile, HALO)
-    skipped = 0
-    fine0 = gauss[0]
-    for k, t in enumerate(tiles):
-        if on_tile is not None:
-            on_tile(k, len(tiles))
-        hy, hx = min(t.y1, height), min(t.x1, width)
-        if options.skip_untouched and maps.untouched(t, 0):
-            out[t.y0 : hy, t.x0 : hx] = pixels[t.y0 : hy, t.x0 : hx]
-            if blend_out is not None:
-                blend_out[t.y0 : hy, t.x0 : hx] = NEUTRAL_BLEND
-            skipped += 1
-            continue
-        image = _to_tensor(padded[t.ya : t.yb, t.xa : t.xb], scale, model)
-        b0 = _refine_tile(model, image, fine0, blend, t)
-        result = _apply_blend(model, image, b0).clamp(0.0, 1.0)  # R_0 = f_a(I_0, B_0)
-        if options.strength < 1.0:
-            result = image + options.strength * (result - image)
-        inner = _inner(result, t)[:, :, : hy - t.y0, : hx - t.x0]
-        out[t.y0 : hy, t.x0 : hx] = _to_pixels(inner, scale, pixels.dtype)
-        if blend_out is not None:
-            b_inner = _inner(b0, t)[:, :, : hy - t.y0, : hx - t.x0]
-            blend_out[t.y0 : hy, t.x0 : hx] = b_inner[0].float().permute(1, 2, 0).cpu().numpy()
+    level0 = _expand_level0(model, pixels, padded, gauss, blend, maps, options, on_tile)
     return RetouchResult(
-        image=out,
+        image=level0.out,
         mask=_full_mask(mask, height, width, ph, pw) if options.want_mask else None,
-        blend=blend_out,
+        blend=level0.blend,
         levels=levels,
-        tiles_total=len(tiles),
-        tiles_skipped=skipped,
+        tiles_total=level0.total,
+        tiles_skipped=level0.skipped,
         seconds=time.perf_counter() - start,
         spot_count=spot_count,
         spots=spots,
