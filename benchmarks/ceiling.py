@@ -31,12 +31,13 @@ from abpn_cli.engine.modelfile import load_eager
 from abpn_cli.model import ABPN, laplacian_pyramid, pyr_up
 from abpn_cli.model.refine import upsample2x
 from abpn_cli.training import evaluate as ev
+from abpn_cli.training.eval_report import PSNR_CAP
 from abpn_cli.training.metrics import psnr
 
 
 def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     """metrics.psnr, capped like the eval summaries so identical images average finitely."""
-    return min(ev.PSNR_CAP, psnr(a.numpy(), b.numpy()))
+    return min(PSNR_CAP, psnr(a.numpy(), b.numpy()))
 
 
 def _tensor(img: np.ndarray, levels: int) -> torch.Tensor:

@@ -22,6 +22,8 @@ import torch
 
 from abpn_cli.engine import EngineError, RetouchOptions, default_model_path, load_model
 from abpn_cli.training import evaluate as ev
+from abpn_cli.training.eval_baselines import BASELINES, make_baseline
+from abpn_cli.training.eval_report import EvalSummary, summarize
 
 HEADER = "| method | set | PSNR in→out (dB) | SSIM in→out | locality (1/255) | s/image |"
 RULE = "|---|---|---|---|---|---|"
@@ -31,7 +33,7 @@ def _fmt(v: float, spec: str) -> str:
     return "n/a" if math.isnan(v) else format(v, spec)
 
 
-def table_row(method: str, set_name: str, s: ev.EvalSummary) -> str:
+def table_row(method: str, set_name: str, s: EvalSummary) -> str:
     """One markdown row from a summary."""
     return (
         f"| {method} | {set_name} | {_fmt(s.psnr_in, '.2f')} → {_fmt(s.psnr_out, '.2f')} "
@@ -56,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--model", type=Path, action="append", help="model file (repeat; default: shipped)"
     )
     p.add_argument("--no-model", action="store_true", help="baselines only")
-    p.add_argument("--baselines", default=",".join(ev.BASELINES), help="comma list (empty: none)")
+    p.add_argument("--baselines", default=",".join(BASELINES), help="comma list (empty: none)")
     p.add_argument("--device", default="auto", help="auto|cpu|cuda|cuda:N")
     p.add_argument("--levels", default="auto", help="auto or 0..8")
     p.add_argument("--threads", type=int, default=0, help="torch/OpenCV threads (0: default)")
@@ -81,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
             methods[f"ABPN ({Path(path).stem})"] = ev.model_method(loaded, RetouchOptions(levels))
             devices.add(str(loaded.device))
     for name in filter(None, (b.strip() for b in args.baselines.split(","))):
-        if name not in ev.BASELINES:
-            print(f"error: unknown baseline {name!r} ({', '.join(ev.BASELINES)})", file=sys.stderr)
+        if name not in BASELINES:
+            print(f"error: unknown baseline {name!r} ({', '.join(BASELINES)})", file=sys.stderr)
             return 2
-        methods[name] = ev.make_baseline(name)
+        methods[name] = make_baseline(name)
     if not methods:
         print("error: nothing to score", file=sys.stderr)
         return 2
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             pairs, methods, warmup=True, on_file=partial(_progress, pairs_dir.name)
         )
         for method, files in results.items():
-            rows.append(table_row(method, pairs_dir.name, ev.summarize(files)))
+            rows.append(table_row(method, pairs_dir.name, summarize(files)))
 
     print(HEADER)
     print(RULE)

@@ -12,6 +12,8 @@ from abpn_cli.engine import EngineError, RetouchOptions, load_model
 from abpn_cli.exitcodes import EXIT_ENVIRONMENT, EXIT_FAILED, EXIT_USAGE, ExitRule
 from abpn_cli.training import evaluate as ev
 from abpn_cli.training.data import ImageLoadError, find_photos
+from abpn_cli.training.eval_baselines import BASELINES, baseline_settings, make_baseline
+from abpn_cli.training.eval_report import PSNR_CAP, EvalReport, write_report
 from abpn_cli.training.eval_set import EvalItem, make_eval_set
 
 NO_BASELINE = "none"  # --baseline none: score the model
@@ -34,8 +36,8 @@ class EvalSettings:
     warmup: bool = False
 
     def __post_init__(self) -> None:
-        if self.baseline != NO_BASELINE and self.baseline not in ev.BASELINES:
-            names = "|".join([NO_BASELINE, *ev.BASELINES])
+        if self.baseline != NO_BASELINE and self.baseline not in BASELINES:
+            names = "|".join([NO_BASELINE, *BASELINES])
             raise EvalUsageError(f"--baseline must be one of {names}: {self.baseline!r}")
 
 
@@ -45,14 +47,14 @@ EVAL_EXITS = (ExitRule(EngineError, EXIT_ENVIRONMENT), ExitRule(ValueError, EXIT
 
 def run_eval(
     settings: EvalSettings, on_file: Callable[[ev.FileResult], None] | None = None
-) -> ev.EvalReport:
+) -> EvalReport:
     """Score every pair, write the report if one was asked for, return it."""
     pair_list = ev.list_pairs(settings.pairs)
     method, model_info, method_settings = _method(settings)
     run_settings: dict[str, Any] = {"pairs": str(settings.pairs), **method_settings}
     run_settings |= {
         "region_threshold": ev.REGION_THRESHOLD,
-        "psnr_cap": ev.PSNR_CAP,
+        "psnr_cap": PSNR_CAP,
         "warmup": settings.warmup,
     }
 
@@ -61,9 +63,9 @@ def run_eval(
             on_file(result)
 
     files = ev.evaluate(pair_list, {"m": method}, warmup=settings.warmup, on_file=each)["m"]
-    report = ev.EvalReport(model_info, run_settings, files)
+    report = EvalReport(model_info, run_settings, files)
     if settings.report is not None:
-        ev.write_report(report, settings.report)
+        write_report(report, settings.report)
     return report
 
 
@@ -72,9 +74,9 @@ def _method(settings: EvalSettings) -> tuple[ev.Method, dict | None, dict[str, A
     if settings.baseline != NO_BASELINE:
         method_settings = {
             "method": settings.baseline,
-            "baseline_params": ev.baseline_settings(settings.baseline),
+            "baseline_params": baseline_settings(settings.baseline),
         }
-        return ev.make_baseline(settings.baseline), None, method_settings
+        return make_baseline(settings.baseline), None, method_settings
     loaded = load_model(settings.model, settings.device)
     options = RetouchOptions(levels=settings.levels)
     method_settings = {

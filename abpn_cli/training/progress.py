@@ -20,7 +20,8 @@ from rich.table import Table
 
 if TYPE_CHECKING:  # the renderers never need torch themselves
     from abpn_cli.training.dust_train import ValScore
-    from abpn_cli.training.evaluate import EvalReport, FileResult
+    from abpn_cli.training.eval_report import EvalReport
+    from abpn_cli.training.evaluate import FileResult
     from abpn_cli.training.learn import LearnEvent, LearnReport
     from abpn_cli.training.trainer import TrainEvent, TrainReport
 
@@ -159,10 +160,10 @@ def eval_file_line(result: FileResult) -> str:
 
 def eval_table(result: EvalReport) -> Table:
     """`abpn eval`'s table: a row per file and the mean."""
-    from abpn_cli.training import evaluate as ev
+    from abpn_cli.training import eval_report as rep
 
-    table = Table(*ev.TABLE_COLUMNS, title=f"abpn eval: {result.settings['method']}")
+    table = Table(*rep.TABLE_COLUMNS, title=f"abpn eval: {result.settings['method']}")
     for f in result.files:
-        table.add_row(*ev.file_row(f))
-    table.add_row(*ev.summary_row(result.summary), style="bold")
+        table.add_row(*rep.file_row(f))
+    table.add_row(*rep.summary_row(result.summary), style="bold")
     return table
