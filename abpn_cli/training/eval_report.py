@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from abpn_cli import __version__
+from abpn_cli.batch.fsutil import atomic_write_bytes
 from abpn_cli.training.evaluate import FileResult
 
 PSNR_CAP = 100.0  # dB; stands in for inf (identical images) in means only
@@ -140,15 +140,9 @@ def summary_row(s: EvalSummary) -> list[str]:
 
 
 def write_report(report: EvalReport, path: Path) -> None:
-    """Write the report atomically (temp file + rename), so a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.tmp"
-    try:
-        tmp.write_text(json.dumps(report.to_json(), indent=2, allow_nan=False) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write the report atomically (temp file, fsync, rename): a reader never sees half a file."""
+    text = json.dumps(report.to_json(), indent=2, allow_nan=False) + "\n"
+    atomic_write_bytes(Path(path), text.encode())
 
 
 __all__ = [

@@ -8,15 +8,14 @@ encoding), so an eval set can be rebuilt instead of shipped; :func:`find_region`
 from __future__ import annotations
 
 import json
-import os
 import re
-import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from abpn_cli.batch.fsutil import atomic_write_bytes
 from abpn_cli.training.data import load_rgb_float
 from abpn_cli.training.synthetic import DefectParams, make_pair
 
@@ -34,19 +33,6 @@ class EvalItem:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "photo"
-
-
-def _write_atomic(dest: Path, data: bytes) -> None:
-    """Write via a temp file in the same folder + rename: never a truncated file at `dest`."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".{dest.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with open(tmp, "xb") as fh:  # ordinary permissions (umask), unlike mkstemp's 0600
-            fh.write(data)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _png_bytes(img: np.ndarray) -> bytes:
@@ -100,9 +86,9 @@ def make_eval_set(
         for j in range(count_per_photo):
             pair = make_pair(clean, np.random.default_rng([seed, i, j]), defects)
             name = f"{i:04d}_{_slug(Path(path).stem)}_{j:02d}"
-            _write_atomic(out_dir / "before" / f"{name}.png", _png_bytes(pair.before))
-            _write_atomic(out_dir / "after" / f"{name}.png", _png_bytes(pair.after))
-            _write_atomic(out_dir / "region" / f"{name}.png", _png_bytes(pair.region))
+            atomic_write_bytes(out_dir / "before" / f"{name}.png", _png_bytes(pair.before))
+            atomic_write_bytes(out_dir / "after" / f"{name}.png", _png_bytes(pair.after))
+            atomic_write_bytes(out_dir / "region" / f"{name}.png", _png_bytes(pair.region))
             items.append(
                 EvalItem(name, str(path), upscaled, pair.kinds, round(float(pair.region.mean()), 6))
             )
@@ -112,7 +98,7 @@ def make_eval_set(
         "count_per_photo": count_per_photo,
         "items": [asdict(it) for it in items],
     }
-    _write_atomic(
+    atomic_write_bytes(
         out_dir / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True).encode()
     )
     return items
