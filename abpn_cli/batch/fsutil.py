@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import secrets
+import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +92,30 @@ def atomic_write(
         raise
     fsync_dir(dest.parent)
     return WrittenFile(dest, size, sha)
+
+
+class _SourceChanged(Exception):
+    """atomic_copy's source is no longer the file the caller meant."""
+
+
+def atomic_copy(
+    source: Path,
+    dest: Path,
+    still_same: Callable[[], bool],
+    check_dest: Callable[[Path], None] | None = None,
+) -> WrittenFile | None:
+    """Copy `source` onto `dest` like atomic_write; None, with `dest` untouched, when
+    `still_same()` says after the copy that the source changed (the copy may not match)."""
+
+    def copy(temp: Path) -> None:
+        shutil.copyfile(source, temp)
+        if not still_same():
+            raise _SourceChanged
+
+    try:
+        return atomic_write(dest, copy, check_dest)
+    except _SourceChanged:
+        return None
 
 
 def existing_file(path: Path) -> WrittenFile:

@@ -23,6 +23,7 @@ from abpn_cli.batch.control import INTERRUPTED
 from abpn_cli.batch.errors import UnsafeWriteError
 from abpn_cli.batch.fsutil import (
     WrittenFile,
+    atomic_copy,
     atomic_write,
     describe_os_error,
     existing_file,
@@ -34,7 +35,15 @@ from abpn_cli.batch.queues import ByteBoundedQueue, Closed
 from abpn_cli.batch.report import EditSummary, FileResult
 from abpn_cli.batch.sidecars import sync_sidecar
 from abpn_cli.engine import retouch
-from abpn_cli.imaging import ImageError, Photo, read_photo, save_blend, save_mask, save_photo
+from abpn_cli.imaging import (
+    ImageError,
+    Photo,
+    may_copy_source,
+    read_photo,
+    save_blend,
+    save_mask,
+    save_photo,
+)
 
 READER_JOIN_SECONDS = 30.0  # a reader stuck on a dead network share is abandoned (read-only)
 
@@ -170,7 +179,11 @@ def write_stage(ctx: BatchContext, item: Retouched) -> FileResult:
     start = time.perf_counter()
     job = item.job
     try:
-        main = _write_photo(ctx, item)
+        main, copied = _write_photo(ctx, item)
+        if copied and item.edit is not None:
+            item = dataclasses.replace(
+                item, edit=dataclasses.replace(item.edit, source_copied=True)
+            )
         sync_sidecar(job, ctx.plan.refuse_input)  # a qa_only rerun brings an edited sidecar too
         qa = _write_qa(ctx, item)
         ctx.journal.append(_journal_record(ctx, item, main, qa))
@@ -183,18 +196,35 @@ def write_stage(ctx: BatchContext, item: Retouched) -> FileResult:
     return _written(item, start)
 
 
-def _write_photo(ctx: BatchContext, item: Retouched) -> WrittenFile:
-    """The retouched photo, atomically; a qa_only job's finished output stays as it is
-    (only its dumps are new)."""
+def _write_photo(ctx: BatchContext, item: Retouched) -> tuple[WrittenFile, bool]:
+    """The retouched photo, atomically, and whether it is the source's own bytes; a qa_only
+    job's finished output stays as it is (only its dumps are new)."""
     job = item.job
     if job.qa_only:
-        return existing_file(job.output)
+        return existing_file(job.output), False
     jpeg_quality = ctx.settings.jpeg_quality
-    return atomic_write(
+    unchanged = item.edit is not None and item.edit.unchanged
+    if unchanged and may_copy_source(item.photo, job.fmt, jpeg_quality):
+        copied = _copy_source(ctx, item)
+        if copied is not None:
+            return copied, True
+    written = atomic_write(
         job.output,
         lambda tmp: save_photo(item.photo, item.image, tmp, fmt=job.fmt, jpeg_quality=jpeg_quality),
         ctx.plan.refuse_input,
     )
+    return written, False
+
+
+def _copy_source(ctx: BatchContext, item: Retouched) -> WrittenFile | None:
+    """The source file's bytes as the output, if it is still the file that was read and
+    found clean; None (encode instead) if it changed since."""
+    job = item.job
+
+    def same() -> bool:
+        return stamp_input(job.source) == item.stamp
+
+    return atomic_copy(job.source, job.output, same, ctx.plan.refuse_input)
 
 
 def _write_qa(ctx: BatchContext, item: Retouched) -> dict[str, int]:

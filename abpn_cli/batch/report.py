@@ -69,6 +69,12 @@ class EditSummary:
     spots: tuple[dict[str, float], ...]
     tiles_total: int
     tiles_skipped: int
+    source_copied: bool = False  # nothing changed: the output is the source file's own bytes
+
+    @property
+    def unchanged(self) -> bool:
+        """Every level-0 tile was copied, so the output pixels are the input's exactly."""
+        return self.tiles_total > 0 and self.tiles_skipped == self.tiles_total
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EditSummary | None:
@@ -80,6 +86,7 @@ class EditSummary:
                 tuple(dict(s) for s in data["spot_list"]),
                 int(tiles["total"]),
                 int(tiles["untouched"]),
+                bool(data.get("source_copied", False)),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -89,6 +96,7 @@ class EditSummary:
             "spots": self.spot_count,
             "spot_list": list(self.spots),
             "tiles": {"total": self.tiles_total, "untouched": self.tiles_skipped},
+            "source_copied": self.source_copied,
         }
 
 

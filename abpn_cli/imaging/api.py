@@ -182,6 +182,28 @@ def _check_target(meta: PhotoMetadata, target: str, has_alpha: bool) -> None:
         raise ImageError("WebP has no grayscale mode, so a Gray ICC profile cannot be kept")
 
 
+COPY_THROUGH_FORMATS = frozenset({"jpeg", "png", "tiff", "webp"})
+
+
+def may_copy_source(photo: Photo, fmt: str | None = None, jpeg_quality: int | None = None) -> bool:
+    """True when a frame whose pixels came back unchanged may be written as its source file's
+    own bytes instead of being encoded again.
+
+    Why: encoding pixels that did not change only costs (JPEG generation loss, encode time),
+    and a copy keeps every byte of metadata as it was. Only when the output keeps the source's
+    container, no quality was asked for (an explicit --jpeg-quality is honoured) and the file
+    was not read damaged. HEIC/HEIF is left out: its output is written upright with
+    Orientation 1 (the orientation rule), which its own bytes are not; camera RAW becomes TIFF.
+    """
+    target = normalize_format(photo.fmt if fmt is None or fmt == "keep" else fmt)
+    return (
+        photo.fmt in COPY_THROUGH_FORMATS
+        and target == photo.fmt
+        and jpeg_quality is None
+        and not photo.damage
+    )
+
+
 def save_photo(
     photo: Photo,
     pixels: np.ndarray,
