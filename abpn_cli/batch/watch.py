@@ -95,7 +95,16 @@ class Arrivals:
 def start_events(folder: Path, recursive: bool, arrivals: Arrivals) -> tuple[Any, str]:
     """A running watchdog observer (or None) and how the folder is watched, for the user."""
     try:
-        from watchdog.events import FileSystemEventHandler
+        from watchdog.events import (
+            DirCreatedEvent,
+            DirMovedEvent,
+            FileClosedEvent,
+            FileCreatedEvent,
+            FileDeletedEvent,
+            FileModifiedEvent,
+            FileMovedEvent,
+            FileSystemEventHandler,
+        )
         from watchdog.observers import Observer
     except ImportError:
         return None, "polling (watchdog is not installed)"
@@ -110,9 +119,14 @@ def start_events(folder: Path, recursive: bool, arrivals: Arrivals) -> tuple[Any
         def on_any_event(self, event: Any) -> None:
             arrivals.wake.set()
 
+    # Only what writers do: reads (ours too -- every round lists the folder, every batch reads
+    # its files) would wake the loop for nothing, and one still in flight when the observer
+    # stops makes watchdog log "queue_events() called when the thread is inactive".
+    writes = [FileCreatedEvent, FileModifiedEvent, FileClosedEvent, FileMovedEvent]
+    writes += [FileDeletedEvent, DirCreatedEvent, DirMovedEvent]
     observer = Observer()
     try:
-        observer.schedule(Handler(), str(folder), recursive=recursive)
+        observer.schedule(Handler(), str(folder), recursive=recursive, event_filter=writes)
         observer.start()
     except OSError as exc:  # inotify watch limit, unsupported file system
         return None, f"polling (no file-system events: {exc})"
@@ -159,4 +173,5 @@ def run_watch(
         return EXIT_INTERRUPTED
     finally:
         if observer is not None:
-            observer.stop()
+            observer.stop()  # stops and joins the emitter; the join waits for the dispatcher
+            observer.join()

@@ -115,3 +115,29 @@ def test_ctrl_c_stops_watching_with_exit_130(tmp_path, tiny_model_file):
     log, _ = watcher.communicate(timeout=30)
     assert watcher.returncode == 130, log
     assert "stopped watching" in log
+
+
+def test_stopping_the_observer_logs_nothing(tmp_path, caplog):
+    """Every round lists the hot folder, an inotify event of its own; one still in flight
+    when --max-idle stopped the observer made watchdog log "InotifyEmitter.queue_events()
+    called when the thread is inactive" (about one stop in four at this interval)."""
+    import logging
+
+    from abpn_cli.batch import BatchSettings
+    from abpn_cli.batch.watch import WatchSettings, run_watch
+
+    hot = tmp_path / "hot"
+    hot.mkdir()
+    (hot / "notes.txt").write_text("not a photo")  # listed every round, never taken
+    settings = WatchSettings(
+        batch=BatchSettings.given(inputs=(hot,), out=tmp_path / "out"),
+        interval=0.01,
+        max_idle=0.05,
+    )
+    said: list[str] = []
+    with caplog.at_level(logging.WARNING, logger="watchdog"):
+        for _ in range(30):
+            assert run_watch(settings, lambda: None, said.append) == 0
+    if "watching by file-system events, polling as a fallback" not in said:
+        pytest.skip(f"no file-system events here: {said[0]}")
+    assert [r.getMessage() for r in caplog.records] == []
