@@ -29,6 +29,7 @@ from abpn_cli.exitcodes import (
     ExitRule,
     rule_for,
 )
+from abpn_cli.formats import FORMAT_CHOICES
 from abpn_cli.training.learn_settings import default as learn_default
 
 if TYPE_CHECKING:  # the commands import what they run only when they run
@@ -75,7 +76,7 @@ _SENSITIVITY = typer.Option(
     help="0..1 [0.5]: higher catches fainter spots, lower avoids false positives.",
 )
 _DUMP_MASK = typer.Option(False, "--dump-mask", help="Write OUT/_qa/<name>.mask.png.")
-_FORMAT = typer.Option("keep", "--format", help="keep|jpg|jpeg|png|tif|tiff|webp")
+_FORMAT = typer.Option("keep", "--format", help="|".join(FORMAT_CHOICES))
 _QUIET = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
 
 

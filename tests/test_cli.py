@@ -13,7 +13,7 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from abpn_cli.batch.settings import DEFAULT_SENSITIVITY, BatchSettings
+from abpn_cli.batch.settings import DEFAULT_SENSITIVITY, FORMAT_CHOICES, BatchSettings
 from abpn_cli.cli import app
 from abpn_cli.engine import ModelCard, inspect_model_file
 from abpn_cli.engine.bench import DEFAULT_SIZES, parse_sizes
@@ -155,6 +155,8 @@ def test_batch_defaults_are_batchsettings_defaults(command: str) -> None:
         if name in fields and name != "levels" and param.default is not None:  # "auto": None
             assert param.default == fields[name], name
     assert float(_bracketed(params["sensitivity"])) == DEFAULT_SENSITIVITY
+    # --format's help lists what the settings accept, heic included
+    assert params["fmt"].help.split("|") == list(FORMAT_CHOICES)
 
 
 def test_bench_default_sizes_are_the_engines() -> None:

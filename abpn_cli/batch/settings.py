@@ -13,8 +13,8 @@ from abpn_cli.batch.errors import BatchUsageError
 from abpn_cli.engine import RetouchOptions
 from abpn_cli.engine.spots import mask_threshold
 from abpn_cli.exitcodes import EXIT_USAGE, ExitRule
+from abpn_cli.formats import FORMAT_CHOICES
 
-FORMAT_CHOICES = ("keep", "jpg", "jpeg", "png", "tif", "tiff", "webp", "heic")
 DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 MAX_LEVELS = 8  # the engine accepts 0..8
 DEFAULT_QUEUE_BYTES = 1 << 30  # decoded frames held between stages (per queue)
