@@ -1,22 +1,21 @@
 """Command-line interface. Each command parses its options into a runner's settings, calls the
 runner, renders what it returns and exits; nothing else lives here. The runners, their
-defaults and the exit code of each exception they let through sit beside the code they drive
-(`batch/`, `training/commands.py`, `training/eval_command.py`, `engine/bench.py`), the
-renderers beside the batch's (`batch/progress.py`, `training/progress.py`).
+defaults, the settings builders and the exit code of each exception they let through sit
+beside the code they drive (`batch/`, `training/commands.py`, `training/eval_command.py`,
+`engine/bench.py`), the renderers beside what they show (`batch/progress.py`,
+`training/progress.py`, `doctor.checks_table`, `engine/bench.bench_cells`).
 
-Why this file is still over 400 lines: it declares eleven commands' hundred-odd options with
-their help texts (Typer reads them from the signatures; the options several commands share
-are declared once, after `_exits`), plus the few lines of glue retouch and watch share; that
-is all that is left here.
-"""
+Why this file is still over 400 lines: the eleven commands' signatures, which Typer reads the
+options from, are some 200 lines -- about a hundred options with their help texts (those
+several commands share are declared once, after `_exits`); the bodies are parse, run, render,
+exit, 10 to 25 lines each."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -31,9 +30,6 @@ from abpn_cli.exitcodes import (
 )
 from abpn_cli.formats import FORMAT_CHOICES
 from abpn_cli.training.learn_settings import default as learn_default
-
-if TYPE_CHECKING:  # the commands import what they run only when they run
-    from abpn_cli.batch import BatchOutcome, BatchSettings
 
 app = typer.Typer(
     name="abpn",
@@ -99,14 +95,10 @@ def doctor(
     device: str = _DEVICE,
 ) -> None:
     """Check torch, devices, codecs and the model; exit 4 if something required fails."""
-    from abpn_cli.doctor import exit_code, run_checks
+    from abpn_cli.doctor import checks_table, exit_code, run_checks
 
     checks = run_checks(model, device)
-    table = Table("check", "status", "detail")
-    for c in checks:
-        status = "[green]ok[/]" if c.ok else ("[red]FAIL[/]" if c.required else "[yellow]--[/]")
-        table.add_row(c.name, status, c.detail)
-    Console().print(table)
+    Console().print(checks_table(checks))
     raise typer.Exit(exit_code(checks))
 
 
@@ -195,65 +187,22 @@ def retouch(
     given = dict(locals())  # BatchSettings' fields, name for name, but for _RETOUCH_OWN
     from abpn_cli.batch import ConsoleUI, run_batch
     from abpn_cli.batch.cluster import CLUSTER_EXITS, driver_for
-    from abpn_cli.batch.settings import SETTINGS_EXITS
+    from abpn_cli.batch.progress import review_after_batch, show_outcome
+    from abpn_cli.batch.settings import SETTINGS_EXITS, batch_settings
 
     with _exits(SETTINGS_EXITS):
-        settings = _batch_settings(given, own=_RETOUCH_OWN)
+        settings = batch_settings(given, own=_RETOUCH_OWN)
     with _exits(CLUSTER_EXITS):
         driver = driver_for(cluster, ray_address, ray_workers) if not dry_run else None
     outcome = run_batch(settings, ConsoleUI(quiet=quiet), driver=driver)
-    _show_outcome(outcome, quiet)
+    show_outcome(outcome, quiet)
     if review_page and outcome.exit_code in (EXIT_OK, EXIT_FAILED) and not dry_run:
-        _review_after_batch(out, report, quiet)
+        review_after_batch(out, report, quiet)
     raise typer.Exit(outcome.exit_code)
 
 
 _RETOUCH_OWN = ("review_page", "cluster", "ray_address", "ray_workers")  # not BatchSettings'
 _WATCH_OWN = ("folder", "interval", "settle", "poll", "max_idle")
-
-
-def _batch_settings(options: dict[str, Any], own: Collection[str]) -> BatchSettings:
-    """BatchSettings from retouch's or watch's options, which are its fields name for name
-    (None: not given, the field's default) but for `fmt` (--format, lower-cased), `levels`
-    (parsed) and the command's `own` options; one place, so the two commands agree."""
-    from abpn_cli.batch import BatchSettings, parse_levels
-
-    fields = {k: v for k, v in options.items() if k not in own}
-    fields["inputs"] = tuple(fields["inputs"])
-    fields["format"] = fields.pop("fmt").lower()
-    if "levels" in fields:
-        fields["levels"] = parse_levels(fields["levels"])
-    return BatchSettings.given(**fields)
-
-
-def _show_outcome(outcome: BatchOutcome, quiet: bool) -> None:
-    """The run's message (as an error when it failed) and, unless quiet, its summary line."""
-    from abpn_cli.batch import summary_line
-
-    if outcome.exit_code and outcome.message:
-        typer.echo(f"error: {outcome.message}", err=True)
-    elif not quiet and outcome.message:
-        typer.echo(outcome.message, err=True)
-    if (
-        not quiet
-        and outcome.summary is not None
-        and outcome.exit_code in (EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED)
-    ):
-        typer.echo(summary_line(outcome.summary))
-
-
-def _review_after_batch(out: Path, report: Path | None, quiet: bool) -> None:
-    """`retouch --review`: the page over the batch just run; a problem with it is shown but
-    leaves the batch's exit code as it is (the outputs are written)."""
-    from abpn_cli.batch.review import ReviewError, ReviewSettings, run_review
-
-    try:
-        page = run_review(ReviewSettings(out=out, report=report)).page
-    except ReviewError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        return
-    if not quiet:
-        typer.echo(f"review: {page}")
 
 
 @app.command()
@@ -340,11 +289,11 @@ def watch(
     """Retouch photos as they arrive in FOLDER (tethered capture); Ctrl-C stops (exit 130)."""
     given = dict(locals())  # BatchSettings' fields, name for name, but for _WATCH_OWN
     from abpn_cli.batch import ConsoleUI
-    from abpn_cli.batch.settings import SETTINGS_EXITS
+    from abpn_cli.batch.settings import SETTINGS_EXITS, batch_settings
     from abpn_cli.batch.watch import WatchSettings, run_watch
 
     with _exits(SETTINGS_EXITS):
-        batch = _batch_settings({"inputs": (folder,), **given}, own=_WATCH_OWN)
+        batch = batch_settings({"inputs": (folder,), **given}, own=_WATCH_OWN)
         settings = WatchSettings(
             batch=batch, interval=interval, settle=settle, max_idle=max_idle, poll=poll
         )

@@ -8,6 +8,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from rich.table import Table
+
 from abpn_cli.exitcodes import EXIT_ENVIRONMENT, EXIT_OK
 
 
@@ -22,6 +24,15 @@ class Check:
 def exit_code(checks: list[Check]) -> int:
     """Exit 4 when a required check failed (the environment cannot run abpn), else 0."""
     return EXIT_ENVIRONMENT if any(c.required and not c.ok for c in checks) else EXIT_OK
+
+
+def checks_table(checks: list[Check]) -> Table:
+    """What `abpn doctor` prints: each check ok, FAIL (required) or -- (optional)."""
+    table = Table("check", "status", "detail")
+    for c in checks:
+        status = "[green]ok[/]" if c.ok else ("[red]FAIL[/]" if c.required else "[yellow]--[/]")
+        table.add_row(c.name, status, c.detail)
+    return table
 
 
 def _module_version(name: str) -> Check:

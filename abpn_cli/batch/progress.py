@@ -1,11 +1,13 @@
-"""What the user sees while a batch runs: a rich bar on a TTY, one plain line per file
-otherwise (cron logs), only errors with --quiet. Called from several threads."""
+"""What the user sees of a batch: while it runs, a rich bar on a TTY, one plain line per file
+otherwise (cron logs), only errors with --quiet (called from several threads); once it has
+returned, its outcome and `retouch --review`'s page."""
 
 from __future__ import annotations
 
 import sys
 import threading
-from typing import Protocol, TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -19,7 +21,12 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from abpn_cli.batch.report import FileResult
+from abpn_cli.batch.report import FileResult, summary_line
+from abpn_cli.batch.review import ReviewError, ReviewSettings, run_review
+from abpn_cli.exitcodes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+
+if TYPE_CHECKING:  # the runner imports this module
+    from abpn_cli.batch.runner import BatchOutcome
 
 
 class BatchUI(Protocol):
@@ -182,3 +189,34 @@ class RecordingUI:
 
     def close(self) -> None:
         pass
+
+
+def _say(text: str, stream: TextIO) -> None:
+    stream.write(text + "\n")
+    stream.flush()
+
+
+def show_outcome(outcome: BatchOutcome, quiet: bool) -> None:
+    """The run's message (as an error when it failed) and, unless quiet, its summary line."""
+    if outcome.exit_code and outcome.message:
+        _say(f"error: {outcome.message}", sys.stderr)
+    elif not quiet and outcome.message:
+        _say(outcome.message, sys.stderr)
+    if (
+        not quiet
+        and outcome.summary is not None
+        and outcome.exit_code in (EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED)
+    ):
+        _say(summary_line(outcome.summary), sys.stdout)
+
+
+def review_after_batch(out: Path, report: Path | None, quiet: bool) -> None:
+    """`retouch --review`: the page over the batch just run; a problem with it is shown but
+    leaves the batch's exit code as it is (the outputs are written)."""
+    try:
+        page = run_review(ReviewSettings(out=out, report=report)).page
+    except ReviewError as exc:
+        _say(f"error: {exc}", sys.stderr)
+        return
+    if not quiet:
+        _say(f"review: {page}", sys.stdout)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,18 @@ DEFAULT_SENSITIVITY = 0.5
 
 # a bad option is one unwrapped line (cron logs get grepped), nothing written
 SETTINGS_EXITS = (ExitRule(BatchUsageError, EXIT_USAGE, lambda exc: f"error: {exc}"),)
+
+
+def batch_settings(options: dict[str, Any], own: Collection[str]) -> BatchSettings:
+    """BatchSettings from `retouch`'s or `watch`'s options, which are its fields name for name
+    (None: not given, the field's default) but for `fmt` (--format, lower-cased), `levels`
+    (parsed) and the command's `own` options; one place, so the two commands agree."""
+    fields = {k: v for k, v in options.items() if k not in own}
+    fields["inputs"] = tuple(fields["inputs"])
+    fields["format"] = fields.pop("fmt").lower()
+    if "levels" in fields:
+        fields["levels"] = parse_levels(fields["levels"])
+    return BatchSettings.given(**fields)
 
 
 def parse_levels(text: str | int | None) -> int | None:
