@@ -24,9 +24,5 @@ class BatchEnvironmentError(Exception):
     """The machine or cluster cannot run the batch (exit 4), found before any file was sent."""
 
 
-class OutputLockedError(Exception):
-    """Another abpn run holds the lock on OUT (exit 4: the environment is busy)."""
-
-
 class UnsafeWriteError(Exception):
     """Writing here would replace an input: refused, whatever the plan said."""
