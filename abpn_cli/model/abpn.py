@@ -34,6 +34,7 @@ class ABPNConfig:
     # the thumbnail, hence the blend layer, is exactly the identity. False: the ungated form.
     gate_residual: bool = False
     detail_input: bool = False  # the encoder also sees a log-domain high-pass of I_l
+    multiplicative: bool = False  # R_l = I_l * exp(residual): the edit is a gain (dust)
     blend_init: str = "soft_light"  # starting j_i, k_i: "soft_light" or "multiply"
 
     def to_dict(self) -> dict:
@@ -72,6 +73,7 @@ class ABPN(nn.Module):
             list(cfg.lrb_widths),
             gate_residual=cfg.gate_residual,
             detail_input=cfg.detail_input,
+            multiplicative=cfg.multiplicative,
         )
         self.blend_fn = AdaptiveBlend(cfg.blend_init)
         self.refiner = RefiningModule(cfg.refine_hidden)

@@ -121,13 +121,22 @@ class LocalRetouchingBranch(nn.Module):
     With `gate_residual` the residual is multiplied by the mask upsampled to I_l, so the
     retouched thumbnail equals I_l exactly wherever M = 0: the mask, which the engine uses to
     skip untouched tiles, is then also what bounds the edit.
+
+    With `multiplicative` the head predicts a log gain instead: R_l = I_l * exp(g). A dust
+    shadow is a smooth multiplicative shading, so on texture the additive residual has to
+    copy the texture times the shading, while the log gain stays as smooth as the shadow.
     """
 
     def __init__(
-        self, widths: list[int], lrb_widths: list[int], gate_residual: bool = False
+        self,
+        widths: list[int],
+        lrb_widths: list[int],
+        gate_residual: bool = False,
+        multiplicative: bool = False,
     ) -> None:
         super().__init__()
         self.gate_residual = gate_residual
+        self.multiplicative = multiplicative
         cins = [widths[5], *lrb_widths[:5]]
         skip_ch = [widths[4], widths[3], widths[2], widths[1], widths[0], 3]
         self.lams = nn.ModuleList(
@@ -145,6 +154,8 @@ class LocalRetouchingBranch(nn.Module):
         residual = torch.tanh(self.head(x))
         if self.gate_residual:
             residual = residual * _up_to(mask, skips[0])
+        if self.multiplicative:  # R_l = I_l * exp([up(M) *] tanh(.)): a gain in (1/e, e)
+            return (skips[0] * torch.exp(residual)).clamp(0.0, 1.0)
         return (skips[0] + residual).clamp(0.0, 1.0)
 
 
@@ -158,11 +169,14 @@ class LocalRetouchingLayer(nn.Module):
         lrb_widths: list[int],
         gate_residual: bool = False,
         detail_input: bool = False,
+        multiplicative: bool = False,
     ) -> None:
         super().__init__()
         self.encoder = MutualEncoder(widths, detail_input)
         self.mask_branch = MaskBranch(widths, mask_widths)
-        self.retouch_branch = LocalRetouchingBranch(widths, lrb_widths, gate_residual)
+        self.retouch_branch = LocalRetouchingBranch(
+            widths, lrb_widths, gate_residual, multiplicative
+        )
 
     def forward(self, thumb: Tensor) -> tuple[Tensor, Tensor]:
         skips = self.encoder(thumb)

@@ -268,9 +268,10 @@ def start_run(settings: DustTrainSettings) -> DustRun:
         from abpn_cli.engine.modelfile import load_eager
 
         eager, _meta = load_eager(settings.init_from)
-        if eager.config.to_dict() != settings.config.to_dict():
-            raise DustTrainError(f"{settings.init_from} has another architecture")
-        model.load_state_dict(eager.state_dict())
+        try:  # same weights, maybe another output form (e.g. an additive model -> a gain)
+            model.load_state_dict(eager.state_dict())
+        except RuntimeError as exc:
+            raise DustTrainError(f"{settings.init_from} has another architecture") from exc
     opt = torch.optim.Adam(model.lrl.parameters(), lr=settings.lr)
     return DustRun(model, opt, np.random.default_rng(settings.seed))
 

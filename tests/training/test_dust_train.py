@@ -120,3 +120,23 @@ def test_a_tiny_run_exports_a_model_the_engine_runs_and_resumes_where_it_stopped
     assert train_dust(more, lines.append).step == 5
     assert any("resumed at step 3" in line for line in lines)
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 2  # decoded once, reused
+
+
+def test_init_from_takes_same_weights_in_another_output_form_and_refuses_other_widths(tmp_path):
+    from abpn_cli.engine import save_model_file
+    from abpn_cli.model import ABPN
+    from abpn_cli.training.dust_train import DustTrainError, start_run
+
+    base = ABPN(TINY_DUST)
+    with torch.no_grad():
+        base.lrl.mask_branch.head.bias.fill_(0.7)
+    path = tmp_path / "base.pt"
+    save_model_file(base, path, ModelCard(kind="test"))
+    photos = (tmp_path / "unused.jpg",)
+    gain = replace(TINY_DUST, multiplicative=True)
+    run = start_run(DustTrainSettings(photos, (), tmp_path / "a", init_from=path, config=gain))
+    assert run.model.config.multiplicative
+    assert float(run.model.lrl.mask_branch.head.bias[0].detach()) == pytest.approx(0.7)
+    wider = replace(TINY_DUST, encoder_widths=[8, 8, 16, 16, 16, 32])
+    with pytest.raises(DustTrainError, match="another architecture"):
+        start_run(DustTrainSettings(photos, (), tmp_path / "b", init_from=path, config=wider))
