@@ -164,6 +164,8 @@ def run_watch(
             if waiting and waiting != said:
                 say(f"waiting for {len(waiting)} file(s) to finish arriving")
             said = waiting
+            if waiting:  # a file still arriving is not idleness: it is waited for
+                last_new = time.monotonic()
             if settings.max_idle is not None and time.monotonic() - last_new > settings.max_idle:
                 return EXIT_FAILED if failed else EXIT_OK
             arrivals.wake.wait(settings.interval)

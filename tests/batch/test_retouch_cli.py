@@ -61,6 +61,7 @@ def test_report_schema(tmp_path, cli, tiny_model_file):
         "spots",
         "spot_list",
         "tiles",
+        "source_copied",
     }
     assert entry["status"] == "ok" and entry["error"] is None and entry["seconds"] > 0
     assert entry["spots"] == len(entry["spot_list"]) or len(entry["spot_list"]) == 500

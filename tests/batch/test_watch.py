@@ -141,3 +141,19 @@ def test_stopping_the_observer_logs_nothing(tmp_path, caplog):
     if "watching by file-system events, polling as a fallback" not in said:
         pytest.skip(f"no file-system events here: {said[0]}")
     assert [r.getMessage() for r in caplog.records] == []
+
+
+def test_max_idle_waits_for_a_file_still_arriving(tmp_path, tiny_model_file):
+    """--max-idle counts from the last activity: a file that is still settling when the idle
+    time runs out is waited for and retouched, not left behind."""
+    from abpn_cli.batch import BatchSettings, RecordingUI
+    from abpn_cli.batch.watch import WatchSettings, run_watch
+
+    hot, out = tmp_path / "hot", tmp_path / "out"
+    make_photo(hot / "late.png")  # just written: polling needs it unchanged for `settle`
+    batch = BatchSettings.given(inputs=(hot,), out=out, model=tiny_model_file, device="cpu")
+    settings = WatchSettings(batch=batch, interval=0.05, settle=1.0, max_idle=0.2, poll=True)
+    said: list[str] = []
+    assert run_watch(settings, RecordingUI, said.append) == 0
+    assert outputs(out) == ["late.png"]
+    assert "waiting for 1 file(s) to finish arriving" in said
