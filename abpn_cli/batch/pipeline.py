@@ -205,7 +205,9 @@ def _write_photo(ctx: BatchContext, item: Retouched) -> tuple[WrittenFile, bool]
     jpeg_quality = ctx.settings.jpeg_quality
     unchanged = item.edit is not None and item.edit.unchanged
     if unchanged and may_copy_source(item.photo, job.fmt, jpeg_quality):
-        copied = _copy_source(ctx, item)
+        # the source's own bytes, if it is still the file that was read (else: encode)
+        same = lambda: stamp_input(job.source) == item.stamp  # noqa: E731
+        copied = atomic_copy(job.source, job.output, same, ctx.plan.refuse_input)
         if copied is not None:
             return copied, True
     written = atomic_write(
@@ -214,17 +216,6 @@ def _write_photo(ctx: BatchContext, item: Retouched) -> tuple[WrittenFile, bool]
         ctx.plan.refuse_input,
     )
     return written, False
-
-
-def _copy_source(ctx: BatchContext, item: Retouched) -> WrittenFile | None:
-    """The source file's bytes as the output, if it is still the file that was read and
-    found clean; None (encode instead) if it changed since."""
-    job = item.job
-
-    def same() -> bool:
-        return stamp_input(job.source) == item.stamp
-
-    return atomic_copy(job.source, job.output, same, ctx.plan.refuse_input)
 
 
 def _write_qa(ctx: BatchContext, item: Retouched) -> dict[str, int]:
