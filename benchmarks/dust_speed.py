@@ -67,7 +67,8 @@ def _plain(paths: list[Path]) -> float:
     return (time.perf_counter() - start) / len(paths)
 
 
-def _abpn(folder: Path, out: Path, model: Path | None) -> float:
+def _abpn(folder: Path, out: Path, model: Path | None) -> tuple[float, int]:
+    """Seconds per frame of the batch runner, and how many frames it copied as they were."""
     settings = BatchSettings(inputs=(folder,), out=out, model=model, device="cpu", quiet=True)
     start = time.perf_counter()
     outcome = run_batch(settings, RecordingUI())
@@ -75,7 +76,8 @@ def _abpn(folder: Path, out: Path, model: Path | None) -> float:
     ok = sum(r.status == "ok" for r in outcome.results)
     if outcome.exit_code != 0 or ok == 0:
         raise SystemExit(f"error: retouch failed (exit {outcome.exit_code}): {outcome.message}")
-    return seconds / ok
+    copied = sum(bool(r.edit and r.edit.source_copied) for r in outcome.results)
+    return seconds / ok, copied
 
 
 def main() -> int:
@@ -93,15 +95,18 @@ def main() -> int:
         clean = _make_frames(args.photo, work / "clean", args.frames, dusty=False)
         dusty = _make_frames(args.photo, work / "dusty", args.frames, dusty=True)
         plain = _plain(clean + dusty)
-        t_clean = _abpn(work / "clean", work / "out-clean", args.model)
-        t_dusty = _abpn(work / "dusty", work / "out-dusty", args.model)
+        t_clean, copied_clean = _abpn(work / "clean", work / "out-clean", args.model)
+        t_dusty, copied_dusty = _abpn(work / "dusty", work / "out-dusty", args.model)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"machine: {_cpu_name()}, {torch.get_num_threads()} torch threads")
     print(f"{args.frames} frames of {SIZE[0]}x{SIZE[1]} per set, from {args.photo.name}")
     print(f"plain Pillow decode+encode : {plain:6.2f} s/frame")
-    print(f"abpn retouch, clean frames : {t_clean:6.2f} s/frame  ({t_clean / plain:.1f}x plain)")
-    print(f"abpn retouch, dusty frames : {t_dusty:6.2f} s/frame  ({t_dusty / plain:.1f}x plain)")
+    for name, t, copied in (("clean", t_clean, copied_clean), ("dusty", t_dusty, copied_dusty)):
+        print(
+            f"abpn retouch, {name} frames : {t:6.2f} s/frame  ({t / plain:.1f}x plain; "
+            f"{copied} of {args.frames} nothing to do, copied as they were)"
+        )
     return 0
 
 
