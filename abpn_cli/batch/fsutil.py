@@ -101,7 +101,7 @@ class _SourceChanged(Exception):
 def atomic_copy(
     source: Path,
     dest: Path,
-    still_same: Callable[[], bool],
+    still_same: Callable[[], bool] | None = None,
     check_dest: Callable[[Path], None] | None = None,
 ) -> WrittenFile | None:
     """Copy `source` onto `dest` like atomic_write; None, with `dest` untouched, when
@@ -109,7 +109,7 @@ def atomic_copy(
 
     def copy(temp: Path) -> None:
         shutil.copyfile(source, temp)
-        if not still_same():
+        if still_same is not None and not still_same():
             raise _SourceChanged
 
     try:

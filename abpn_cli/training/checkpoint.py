@@ -9,10 +9,7 @@ a save never leaves a truncated `last.ckpt` behind.
 
 from __future__ import annotations
 
-import os
 import random
-import shutil
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from abpn_cli.batch.fsutil import atomic_copy, atomic_write
 from abpn_cli.model import ABPN, ABPNConfig
 
 CHECKPOINT_FORMAT = "abpn-train-checkpoint"
@@ -75,32 +73,10 @@ def restore_rng(state: dict[str, Any]) -> None:
         random.setstate((version, tuple(py_state), gauss))
 
 
-def _umask_mode() -> int:
-    """What open() would give a new file (mkstemp's 0600 would surprise other users/tools)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, _umask_mode())
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(path: Path, ckpt: Checkpoint) -> None:
     """Atomically write `ckpt` to `path`."""
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **ckpt.__dict__}
-    _atomic_torch_save(payload, path)
+    atomic_write(path, lambda temp: torch.save(payload, temp))
 
 
 def load_checkpoint(path: Path) -> Checkpoint:
@@ -135,15 +111,7 @@ def write_run_checkpoint(run_dir: Path, ckpt: Checkpoint, is_best: bool) -> Path
     last = run_dir / LAST_NAME
     save_checkpoint(last, ckpt)
     if is_best:
-        fd, tmp = tempfile.mkstemp(prefix=f".{BEST_NAME}.", suffix=".tmp", dir=run_dir)
-        os.close(fd)
-        try:
-            shutil.copyfile(last, tmp)
-            os.chmod(tmp, _umask_mode())
-            os.replace(tmp, run_dir / BEST_NAME)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        atomic_copy(last, run_dir / BEST_NAME)
     return last
 
 
