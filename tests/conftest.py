@@ -18,8 +18,11 @@ TINY = ABPNConfig(
 )
 
 
-def make_tiny_model(seed: int = 0, mask_bias: float | None = None) -> ABPN:
-    """A tiny ABPN whose zero-initialised heads are perturbed so it really edits pixels."""
+def make_tiny_model(
+    seed: int = 0, mask_bias: float | None = None, upsample_only: bool = False
+) -> ABPN:
+    """A tiny ABPN whose zero-initialised heads are perturbed so it really edits pixels;
+    `upsample_only` keeps phi2 at zero, as in the shipped dust model (Eq. 5 only upsamples)."""
     torch.manual_seed(seed)
     model = ABPN(TINY)
     with torch.no_grad():
@@ -27,6 +30,9 @@ def make_tiny_model(seed: int = 0, mask_bias: float | None = None) -> ABPN:
             p.add_(torch.randn_like(p) * 0.05)
         if mask_bias is not None:
             model.lrl.mask_branch.head.bias.fill_(mask_bias)
+        if upsample_only:
+            model.refiner.phi2.weight.zero_()
+            model.refiner.phi2.bias.zero_()
     return model.eval()
 
 

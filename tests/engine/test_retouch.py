@@ -57,6 +57,25 @@ def test_tiled_equals_whole_frame(loaded, dtype):
     assert diff.mean() < 0.01
 
 
+@pytest.mark.parametrize("skip", [False, True])
+def test_upsample_only_refiner_equals_whole_frame(tmp_path, skip):
+    # the shipped dust model's path: level 0 expands B_l per tile, no intermediate levels
+    path = tmp_path / "up.pt"
+    save_model_file(make_tiny_model(seed=4, upsample_only=True), path)
+    model = load_model(path, "cpu")
+    assert model.refine_is_upsample
+    pixels = np.random.default_rng(5).integers(0, 256, (600, 900, 3), dtype=np.uint8)
+    result = retouch(model, pixels, RetouchOptions(skip_untouched=skip, tile=128))
+    ref = _dense_reference(make_tiny_model(seed=4, upsample_only=True), pixels, result.levels)
+    diff = np.abs(result.image.astype(np.float64) - ref)
+    assert result.levels >= 3 and result.tiles_total >= 20
+    if skip:  # copied tiles hold the input; the rest is the dense result
+        copied = result.image == pixels
+        diff = diff[~copied.all(axis=2)]
+    assert diff.max() <= 1.0
+    assert diff.mean() < 0.01
+
+
 def test_tile_size_does_not_change_the_result(loaded):
     pixels = np.random.default_rng(3).integers(0, 65536, (400, 640, 3), dtype=np.uint16)
     a = retouch(loaded, pixels, RetouchOptions(skip_untouched=False, tile=128, want_blend=True))
