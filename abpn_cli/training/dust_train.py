@@ -335,9 +335,6 @@ def _validate_and_save(
             "lr": s.lr,
             "photos": [p.name for p in s.photos],
             "false_weight": s.false_weight,
-            "favour_smooth": s.favour_smooth,
-            "darken": s.darken,
-            "loss": "log-domain, small spots weighted (lrl_losses)",
         }
         card = ModelCard(
             kind="train-dust",
