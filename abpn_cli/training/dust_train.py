@@ -77,7 +77,6 @@ class DustTrainSettings:
     lr_decay_at: float = 0.8  # share of the run (steps or minutes) after which lr /= 10
     clean_share: float = 0.2
     favour_smooth: float = 0.6  # share of crops and spots put on smooth places (see smooth_map)
-    darken: float = 0.25  # share of crops exposed darker first (see dust_data.darken_exposure)
     dice_weight: float = 0.5
     bce_weight: float = 1.0
     false_weight: float = 0.5  # see false_hit_loss
@@ -105,7 +104,6 @@ def dust_mask_target(dusty: Tensor, clean: Tensor, size: tuple[int, int]) -> Ten
     return F.adaptive_max_pool2d(changed.to(dusty.dtype), size)
 
 
-LOG_EPS = 0.02  # keeps log(v) from amplifying the noise of near-black pixels without bound
 FALSE_HIT_CELLS = 4  # a false spot covers a few mask cells; their mean is the crop's false hit
 
 
@@ -131,21 +129,14 @@ def lrl_losses(
 ) -> dict[str, Tensor]:
     """Share of the dust error left (+ a floor so clean batches count), mask dice and BCE.
 
-    The error is taken on log(v + LOG_EPS), where dust is a shift independent of brightness:
-    in plain sRGB a spot on a 10 % grey backdrop weighs ~1/50 of the same spot on sky, and the
-    third model learned to leave dark backgrounds alone (0 % removed there, held out). The
-    batch's weight (dust_data.spot_weights) lifts small spots to the weight of larger ones.
-
     Why BCE beside the paper's dice (measured, first run): dice's gradient on a pixel is
     ~1/|M|, so a mask that starts at ~0.4 everywhere over sparse dust barely moves; after 600
     steps (14 k samples) it still sat at mean 0.4 following image edges, not the dust. A
     per-pixel BCE, positives weighted x10 (dust covers ~1 % of the mask), gives every cell
     its own gradient.
     """
-    w = 1.0 if batch.weight is None else batch.weight
-    log_clean = torch.log(batch.clean + LOG_EPS)
-    err = (w * (torch.log(retouched.clamp(min=0.0) + LOG_EPS) - log_clean).square()).sum()
-    base = (w * (torch.log(batch.dusty + LOG_EPS) - log_clean).square()).sum()
+    err = (retouched - batch.clean).square().sum()
+    base = (batch.dusty - batch.clean).square().sum()
     floor = batch.clean.numel() * 1e-6  # (1/1000)^2 per value: clean crops still cost
     left = err / (base + floor)
     gt = dust_mask_target(batch.dusty, batch.clean, mask.shape[-2:])
@@ -304,9 +295,7 @@ Progress = Callable[[str], None]
 def _train_step(
     run: DustRun, fwd: Callable, sources: Sequence[DustSource], s: DustTrainSettings
 ) -> dict[str, Tensor]:
-    batch = sample_batch(
-        sources, run.rng, s.batch, s.crop, s.dust, s.clean_share, s.favour_smooth, s.darken
-    )
+    batch = sample_batch(sources, run.rng, s.batch, s.crop, s.dust, s.clean_share, s.favour_smooth)
     mask, out = fwd(batch.dusty)
     terms = lrl_losses(mask, out, batch, s.dice_weight, s.bce_weight, s.false_weight)
     run.opt.zero_grad(set_to_none=True)

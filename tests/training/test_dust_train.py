@@ -10,26 +10,15 @@ from PIL import Image
 
 from abpn_cli.engine import ModelCard, load_model, retouch
 from abpn_cli.engine.retouch import RetouchOptions
-from abpn_cli.training.dust import DustDefect, DustParams, srgb_to_linear
+from abpn_cli.training.dust import DustParams
 from abpn_cli.training.dust_data import (
-    DARKEN_GAIN,
-    SPOT_MAX_WEIGHT,
-    SPOT_REF_AREA,
     DustBatch,
     DustDataError,
-    darken_exposure,
     dust_sources,
     sample_batch,
     smooth_map,
-    spot_weights,
 )
-from abpn_cli.training.dust_train import (
-    LOG_EPS,
-    DustTrainSettings,
-    false_hits,
-    lrl_losses,
-    train_dust,
-)
+from abpn_cli.training.dust_train import DustTrainSettings, false_hits, lrl_losses, train_dust
 from abpn_cli.training.thumbs import Thumb
 from tests.conftest import TINY
 from tests.factories import landscape
@@ -69,47 +58,10 @@ def test_losses_score_doing_nothing_as_all_error_left_and_the_target_as_none():
     mask = torch.full((4, 1, 16, 16), 0.5)
     nothing = lrl_losses(mask, b.dusty, b, 0.5, 1.0)
     perfect = lrl_losses(mask, b.clean, DustBatch(b.dusty, b.clean), 0.5, 1.0)
-    log_clean = torch.log(b.clean + LOG_EPS)
-    base = float((b.weight * (torch.log(b.dusty + LOG_EPS) - log_clean).square()).sum())
+    base = float((b.dusty - b.clean).square().sum())
     floor = b.clean.numel() * 1e-6  # clean crops must cost something too
     assert float(nothing["left"]) == pytest.approx(base / (base + floor), rel=1e-5)
     assert float(perfect["left"]) == 0.0
-
-
-def test_the_loss_weighs_the_same_shading_alike_on_a_bright_and_a_dark_background():
-    clean = torch.full((2, 3, 32, 32), 0.8)
-    clean[1] = 0.08
-    dusty = clean.clone()
-    dusty[:, :, 10:14, 10:14] *= 0.85  # the same relative shading on both
-    terms = [
-        lrl_losses(
-            torch.zeros(1, 1, 8, 8),
-            dusty[i : i + 1],
-            DustBatch(dusty[i : i + 1], clean[i : i + 1]),
-            0.5,
-            1.0,
-        )
-        for i in range(2)
-    ]
-    ratio = float(terms[1]["left"]) / float(terms[0]["left"])
-    assert 0.7 < ratio <= 1.0  # in plain sRGB the dark one would weigh ~1/100
-
-
-def test_a_darkened_crop_is_the_same_scene_at_a_lower_exposure():
-    img = np.random.default_rng(0).uniform(0.2, 1.0, (16, 16, 3)).astype(np.float32)
-    dark = darken_exposure(img, np.random.default_rng(1))
-    gain = srgb_to_linear(dark) / srgb_to_linear(img)
-    assert DARKEN_GAIN[0] <= gain.mean() <= DARKEN_GAIN[1]
-    assert np.allclose(gain, gain.mean(), rtol=1e-3)  # one factor in linear light
-
-
-def test_small_spots_weigh_more_than_large_ones_and_the_background_one():
-    small = DustDefect("spot", 10.0, 10.0, 2.0, (0.1, 0.1, 0.1), 0.5)
-    large = DustDefect("spot", 40.0, 40.0, 12.0, (0.1, 0.1, 0.1), 0.5)
-    w = spot_weights((64, 64), [small, large])
-    assert w[10, 10] == pytest.approx(min(SPOT_MAX_WEIGHT, SPOT_REF_AREA / (np.pi * 4.0)))
-    assert w[10, 10] > 10.0
-    assert w[40, 40] == 1.0 and w[0, 63] == 1.0
 
 
 def test_false_hits_see_a_confident_spot_away_from_dust_but_not_one_on_it():
