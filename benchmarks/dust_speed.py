@@ -3,10 +3,12 @@
 Makes N 6000x4000 JPEG frames from one photo (resized; dust from abpn_cli.training.dust at
 the frame's own scale for the dusty set), then in this one process times: a plain Pillow
 decode + encode of each frame (quality 92), and the batch runner (`abpn retouch` without the
-process start-up) over the clean and the dusty folders. Prints seconds per frame and the
-ratios to the plain decode+encode, with the CPU it ran on.
+process start-up) over the clean and the dusty folders, once on the first frame alone and
+once on all N. Prints, per set, the cost of each further frame in a batch ((T_N - T_1) /
+(N - 1): what a shoot of hundreds of frames pays per frame) and the batch's one-off start-up
+(model load, first-call compilation), with the ratios to the plain decode+encode and the CPU.
 
-    python benchmarks/dust_speed.py data/photos/holdout/digikam-lake.jpg --frames 3
+    python benchmarks/dust_speed.py data/photos/holdout/digikam-lake.jpg --frames 5
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def _plain(paths: list[Path]) -> float:
 
 
 def _abpn(folder: Path, out: Path, model: Path | None) -> tuple[float, int]:
-    """Seconds per frame of the batch runner, and how many frames it copied as they were."""
+    """Seconds of the batch runner over `folder`, and how many frames it copied as they were."""
     settings = BatchSettings(inputs=(folder,), out=out, model=model, device="cpu", quiet=True)
     start = time.perf_counter()
     outcome = run_batch(settings, RecordingUI())
@@ -77,15 +79,31 @@ def _abpn(folder: Path, out: Path, model: Path | None) -> tuple[float, int]:
     if outcome.exit_code != 0 or ok == 0:
         raise SystemExit(f"error: retouch failed (exit {outcome.exit_code}): {outcome.message}")
     copied = sum(bool(r.edit and r.edit.source_copied) for r in outcome.results)
-    return seconds / ok, copied
+    return seconds, copied
+
+
+def _per_frame(frames: list[Path], work: Path, name: str, model: Path | None):
+    """(seconds per further frame, start-up seconds, frames copied as they were)."""
+    one = work / f"{name}-one"
+    one.mkdir()
+    shutil.copy2(frames[0], one / frames[0].name)
+    t_one, _ = _abpn(one, work / f"out-{name}-one", model)
+    t_all, copied = _abpn(frames[0].parent, work / f"out-{name}", model)
+    step = (t_all - t_one) / max(1, len(frames) - 1)
+    return step, t_one - step, copied
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("photo", type=Path)
-    ap.add_argument("--frames", type=int, default=3)
+    ap.add_argument("--frames", type=int, default=5)
     ap.add_argument("--model", type=Path, default=None)
     args = ap.parse_args()
+    if args.frames < 2:
+        print(
+            "error: --frames must be at least 2 (the per-frame cost is T_N - T_1)", file=sys.stderr
+        )
+        return 1
     if not args.photo.is_file():
         print(f"error: {args.photo} is not a file", file=sys.stderr)
         return 1
@@ -95,17 +113,20 @@ def main() -> int:
         clean = _make_frames(args.photo, work / "clean", args.frames, dusty=False)
         dusty = _make_frames(args.photo, work / "dusty", args.frames, dusty=True)
         plain = _plain(clean + dusty)
-        t_clean, copied_clean = _abpn(work / "clean", work / "out-clean", args.model)
-        t_dusty, copied_dusty = _abpn(work / "dusty", work / "out-dusty", args.model)
+        sets = {
+            name: _per_frame(f, work, name, args.model)
+            for name, f in (("clean", clean), ("dusty", dusty))
+        }
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"machine: {_cpu_name()}, {torch.get_num_threads()} torch threads")
     print(f"{args.frames} frames of {SIZE[0]}x{SIZE[1]} per set, from {args.photo.name}")
     print(f"plain Pillow decode+encode : {plain:6.2f} s/frame")
-    for name, t, copied in (("clean", t_clean, copied_clean), ("dusty", t_dusty, copied_dusty)):
+    for name, (step, startup, copied) in sets.items():
         print(
-            f"abpn retouch, {name} frames : {t:6.2f} s/frame  ({t / plain:.1f}x plain; "
-            f"{copied} of {args.frames} nothing to do, copied as they were)"
+            f"abpn retouch, {name} frames : {step:6.2f} s/frame  ({step / plain:.1f}x plain; "
+            f"{copied} of {args.frames} nothing to do, copied as they were; "
+            f"start-up {startup:.2f} s once per batch)"
         )
     return 0
 
