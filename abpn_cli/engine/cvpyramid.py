@@ -20,21 +20,30 @@ BAND_HALO = 4  # input rows each side: output row j reads input rows 2j-2 .. 2j+
 
 
 def pyr_down_hwc(image: np.ndarray) -> np.ndarray:
-    """(H, W, 3) float32 -> (H/2, W/2, 3) float32."""
+    """(H, W, 3) -> (H/2, W/2, 3), same dtype (float32 here; uint16 for `_down_band`)."""
     return cv2.pyrDown(image, dstsize=(image.shape[1] // 2, image.shape[0] // 2))
+
+
+def _down_band(band: np.ndarray) -> np.ndarray:
+    """pyrDown of a band of rows, unscaled. uint8 goes through uint16 x 256: the kernel's
+    weights are k/256 with integer k, so every output is the integer sum(k x), exact, and
+    the full-resolution band is never widened to float32 (half the memory traffic)."""
+    if band.dtype == np.uint8:
+        wide = np.multiply(band, np.uint16(256), dtype=np.uint16)
+        return pyr_down_hwc(wide).astype(np.float32)
+    return pyr_down_hwc(band.astype(np.float32))
 
 
 def pyr_down_native(pixels: np.ndarray, scale: float) -> np.ndarray:
     """Level 1 of a uint8/uint16 (H, W, 3) frame, computed in bands of BAND rows."""
     h, w = pixels.shape[:2]
     out = np.empty((h // 2, w // 2, 3), np.float32)
-    inv = np.float32(1.0 / scale)
+    inv = np.float32(1.0 / (scale * (256.0 if pixels.dtype == np.uint8 else 1.0)))
     for y0 in range(0, h, BAND):
         y1 = min(h, y0 + BAND)
         ya, yb = max(0, y0 - BAND_HALO), min(h, y1 + BAND_HALO)
-        band = pixels[ya:yb].astype(np.float32)
-        band *= inv
-        down = pyr_down_hwc(band)
+        down = _down_band(pixels[ya:yb])
+        down *= inv  # scaled after the filter (it is linear): a quarter of the multiplies
         top = (y0 - ya) // 2
         out[y0 // 2 : y1 // 2] = down[top : top + (y1 - y0) // 2]
     return out

@@ -58,6 +58,9 @@ class LoadedModel:
     # `model.blend_apply` (measured: the scripted method took 50-280 ms per 512^2 tile, eager
     # ~5 ms). Empty: call the model file's own apply_blend.
     blend_jk: tuple[torch.Tensor, torch.Tensor] | None = None
+    # The file has `coarse_where` (files exported since it exists): the LRL's full-resolution
+    # LAMs then run only where the sensitivity gate can keep an edit.
+    has_coarse_where: bool = False
 
 
 DEFAULT_MODEL = "abpn-default.pt"
@@ -189,6 +192,7 @@ def load_model(path: Path | None = None, device: str = "auto", half: bool = Fals
         dtype=dtype,
         refine_is_upsample=refiner_is_upsample(module),
         blend_jk=_blend_scalars(module),
+        has_coarse_where=hasattr(module, "coarse_where"),
     )
 
 

@@ -24,6 +24,7 @@ from abpn_cli.engine.modelfile import LoadedModel
 from abpn_cli.engine.spots import (
     Spot,
     find_spots,
+    gate_floor,
     mask_threshold,
     sensitivity_gate,
     visibility_floor,
@@ -192,8 +193,15 @@ def _refine_level_tiled(
 def _gated_coarse(
     model: LoadedModel, thumb: Tensor, options: RetouchOptions
 ) -> tuple[Tensor, Tensor]:
-    """(M after the sensitivity gate, B_l with unsure edits faded to the identity)."""
-    mask, blend = model.module.coarse(thumb)  # LRL + R-ABM on I_l
+    """(M after the sensitivity gate, B_l with unsure edits faded to the identity).
+
+    Where the gate is exactly 0 the blend is the identity whatever the LRL says, so a model
+    file with `coarse_where` computes its costly full-resolution part only elsewhere."""
+    floor = gate_floor(options.sensitivity)
+    if floor > 0.0 and model.has_coarse_where:
+        mask, blend = model.module.coarse_where(thumb, floor)
+    else:
+        mask, blend = model.module.coarse(thumb)  # LRL + R-ABM on I_l
     if options.sensitivity >= 1.0:
         return mask, blend
     gate = sensitivity_gate(mask, options.sensitivity)

@@ -56,12 +56,17 @@ def visible_spots(edit: np.ndarray, floor: float) -> np.ndarray:
     return grown.astype(np.float32)
 
 
+def gate_floor(sensitivity: float) -> float:
+    """The mask level under which the gate is exactly 0 (tau / 2; 0 at sensitivity 1)."""
+    return 0.5 * mask_threshold(sensitivity)
+
+
 def sensitivity_gate(mask: Tensor, sensitivity: float) -> Tensor:
     """Smooth 0..1 gate on M: 0 under tau/2, 1 over tau, smoothstep between."""
-    tau = mask_threshold(sensitivity)
-    if tau <= 0.0:
+    floor = gate_floor(sensitivity)
+    if floor <= 0.0:
         return torch.ones_like(mask)
-    t = ((mask - 0.5 * tau) / (0.5 * tau)).clamp(0.0, 1.0)
+    t = ((mask - floor) / floor).clamp(0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)
 
 

@@ -98,6 +98,13 @@ class ABPN(nn.Module):
         return mask, self.blend_fn.reverse(thumb, retouched)
 
     @torch.jit.export
+    def coarse_where(self, thumb: Tensor, floor: float) -> tuple[Tensor, Tensor]:
+        """`coarse` for a caller that drops edits where M < floor: the costly full-resolution
+        part of the LRL runs only near such mask values (exact there, identity elsewhere)."""
+        mask, retouched = self.lrl.forward_where(thumb, floor)
+        return mask, self.blend_fn.reverse(thumb, retouched)
+
+    @torch.jit.export
     def refine(self, blend_coarse: Tensor, high: Tensor) -> Tensor:
         """One pyramid level of Eq. 5: B_i from B_{i+1} and H_i."""
         return self.refiner(upsample2x(blend_coarse), high)

@@ -115,6 +115,11 @@ class LocalAttentiveModule(nn.Module):
         return self.gated(torch.cat([_up_to(x, skip), skip, m], dim=1))
 
 
+FINE_LAMS_FROM = 4  # LAMs 5-6 (index 4, 5) run at I_l/2 and I_l
+WINDOW = 32  # I_l px: the fine LAMs' window in forward_where (a multiple of 4)
+WINDOW_HALO = 12  # I_l px each side: the fine part reaches ~7 (tests: 8 exact, 4 not)
+
+
 class LocalRetouchingBranch(nn.Module):
     """Six LAMs from F_skip_6 back to the thumbnail; predicts a bounded residual on I_l.
 
@@ -137,6 +142,7 @@ class LocalRetouchingBranch(nn.Module):
         super().__init__()
         self.gate_residual = gate_residual
         self.multiplicative = multiplicative
+        self.fine_from, self.window, self.window_halo = FINE_LAMS_FROM, WINDOW, WINDOW_HALO
         cins = [widths[5], *lrb_widths[:5]]
         skip_ch = [widths[4], widths[3], widths[2], widths[1], widths[0], 3]
         self.lams = nn.ModuleList(
@@ -147,16 +153,60 @@ class LocalRetouchingBranch(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, skips: list[Tensor], mask: Tensor) -> Tensor:
+        return self._fine(self._coarse(skips, mask), skips[1], skips[0], mask)
+
+    def _coarse(self, skips: list[Tensor], mask: Tensor) -> Tensor:
+        """LAMs 1-4, from F_skip_6 to I_l/4 (cheap: 1/16 of the thumbnail's pixels)."""
         x = skips[6]
         for i, lam in enumerate(self.lams):
-            x = lam(x, skips[5 - i], mask)
+            if i < self.fine_from:
+                x = lam(x, skips[5 - i], mask)
+        return x
+
+    def _fine(self, x: Tensor, skip1: Tensor, thumb: Tensor, mask: Tensor) -> Tensor:
+        """LAMs 5-6 (I_l/2 and I_l) and the head: most of the LRL's cost."""
+        for i, lam in enumerate(self.lams):
+            if i >= self.fine_from:
+                x = lam(x, skip1 if i == self.fine_from else thumb, mask)
         # decision (docs/ARCHITECTURE.md): R_l = clamp(I_l + [up(M) *] tanh(.)), bounded
         residual = torch.tanh(self.head(x))
         if self.gate_residual:
-            residual = residual * _up_to(mask, skips[0])
+            residual = residual * _up_to(mask, thumb)
         if self.multiplicative:  # R_l = I_l * exp([up(M) *] tanh(.)): a gain in (1/e, e)
-            return (skips[0] * torch.exp(residual)).clamp(0.0, 1.0)
-        return (skips[0] + residual).clamp(0.0, 1.0)
+            return (thumb * torch.exp(residual)).clamp(0.0, 1.0)
+        return (thumb + residual).clamp(0.0, 1.0)
+
+    def forward_where(self, skips: list[Tensor], mask: Tensor, floor: float) -> Tensor:
+        """R_l with the fine LAMs run only in WINDOW-px windows of I_l where M, dilated by
+        one cell, reaches `floor`; elsewhere R_l = I_l.
+
+        Exact for a caller that drops every edit where M < floor (the engine's sensitivity
+        gate, bilinear from the mask: hence the one-cell dilation): each window is computed
+        with a WINDOW_HALO-px margin, wider than the fine LAMs' reach. On a clean frame this
+        skips ~60 % of the LRL. (N, C, H/4, W/4) mask, skips as `forward`.
+        """
+        x = self._coarse(skips, mask)
+        out = skips[0].clone()
+        need = F.max_pool2d((mask >= floor).to(mask.dtype), 3, stride=1, padding=1)
+        hq, wq = mask.shape[2], mask.shape[3]
+        n, halo = self.window // 4, self.window_halo // 4  # in I_l/4 cells
+        for cy in range(0, hq, n):
+            for cx in range(0, wq, n):
+                if bool(need[:, :, cy : cy + n, cx : cx + n].max() < 0.5):
+                    continue
+                y0, x0 = max(cy - halo, 0), max(cx - halo, 0)
+                y1, x1 = min(cy + n + halo, hq), min(cx + n + halo, wq)
+                r = self._fine(
+                    x[:, :, y0:y1, x0:x1],
+                    skips[1][:, :, 2 * y0 : 2 * y1, 2 * x0 : 2 * x1],
+                    skips[0][:, :, 4 * y0 : 4 * y1, 4 * x0 : 4 * x1],
+                    mask[:, :, y0:y1, x0:x1],
+                )
+                ey, ex = min(cy + n, hq), min(cx + n, wq)
+                out[:, :, 4 * cy : 4 * ey, 4 * cx : 4 * ex] = r[
+                    :, :, 4 * (cy - y0) : 4 * (ey - y0), 4 * (cx - x0) : 4 * (ex - x0)
+                ]
+        return out
 
 
 class LocalRetouchingLayer(nn.Module):
@@ -182,3 +232,9 @@ class LocalRetouchingLayer(nn.Module):
         skips = self.encoder(thumb)
         mask = self.mask_branch(skips)
         return mask, self.retouch_branch(skips, mask)
+
+    def forward_where(self, thumb: Tensor, floor: float) -> tuple[Tensor, Tensor]:
+        """(M, R_l) with R_l = I_l wherever M stays under `floor` (see the branch's method)."""
+        skips = self.encoder(thumb)
+        mask = self.mask_branch(skips)
+        return mask, self.retouch_branch.forward_where(skips, mask, floor)

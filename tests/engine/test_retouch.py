@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -74,6 +76,21 @@ def test_upsample_only_refiner_equals_whole_frame(tmp_path, skip):
         diff = diff[~copied.all(axis=2)]
     assert diff.max() <= 1.0
     assert diff.mean() < 0.01
+
+
+@pytest.mark.parametrize("sensitivity", [0.3, 0.5, 0.8])
+def test_the_sparse_lrl_gives_the_same_pixels_as_the_dense_one(loaded, sensitivity):
+    # coarse_where runs the full-resolution LAMs only where the sensitivity gate can keep
+    # an edit: the gated result must not change
+    assert loaded.has_coarse_where
+    dense = dataclasses.replace(loaded, has_coarse_where=False)
+    pixels = np.random.default_rng(6).integers(0, 256, (700, 900, 3), dtype=np.uint8)
+    options = RetouchOptions(sensitivity=sensitivity, want_blend=True)
+    a, b = retouch(loaded, pixels, options), retouch(dense, pixels, options)
+    assert a.tiles_skipped < a.tiles_total  # the random model edits somewhere
+    diff = np.abs(a.image.astype(np.int16) - b.image)
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3  # float rounding only
+    assert np.allclose(a.blend, b.blend, atol=1e-5)
 
 
 def test_tile_size_does_not_change_the_result(loaded):
