@@ -321,6 +321,12 @@ def train_dust_command(
     init_from: Path | None = typer.Option(
         None, "--init-from", help="Start from this model file (e.g. the shipped default)."
     ),
+    zoom_share: float | None = typer.Option(
+        None,
+        "--zoom-share",
+        help="Share of crops whose dust is twice as large, for a model run on a "
+        "thumbnail twice as large [0].",
+    ),
 ) -> None:
     """Train the dust model's LRL on physical dust (resumes OUT/last.ckpt if present)."""
     given = dict(locals())  # the parameters are DustOptions' fields, name for name

@@ -123,6 +123,7 @@ class DustOptions:
     lr: float | None = None
     compile: bool = True
     init_from: Path | None = None
+    zoom_share: float | None = None
 
 
 def _folder_files(path: Path | None) -> tuple[Path, ...]:
@@ -137,7 +138,13 @@ def _folder_files(path: Path | None) -> tuple[Path, ...]:
 def dust_settings(options: DustOptions) -> DustTrainSettings:
     """The dust run's settings (DustTrainSettings checks them)."""
     o = options
-    tuning = {"steps": o.steps, "batch": o.batch, "crop": o.crop, "lr": o.lr}
+    tuning = {
+        "steps": o.steps,
+        "batch": o.batch,
+        "crop": o.crop,
+        "lr": o.lr,
+        "zoom_share": o.zoom_share,
+    }
     return DustTrainSettings(
         photos=_folder_files(o.photos),
         holdout=_folder_files(o.holdout),

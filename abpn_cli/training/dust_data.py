@@ -35,6 +35,7 @@ class DustBatch:
 
 SMOOTH_STD = 4.0 / 255.0  # grey std over a 15 px window: sky, walls, backdrops
 SMOOTH_CELL = 8  # smooth maps are kept at 1/8 of the render scale
+ZOOM = 2.0  # zoomed crops: dust as a thumbnail one pyramid level finer sees it
 
 
 def smooth_map(pixels: np.ndarray) -> np.ndarray:
@@ -100,8 +101,13 @@ def sample_pairs(
     params: DustParams,
     clean_share: float,
     favour: float = 0.0,
+    zoom_share: float = 0.0,
 ) -> tuple[Tensor, Tensor]:
-    """(dusty, clean) (N, 3, side, side) crops at render scale, dust at the frame's scale."""
+    """(dusty, clean) (N, 3, side, side) crops at render scale, dust at the frame's scale.
+
+    With probability `zoom_share` a crop's dust is drawn for a frame twice as long (so twice
+    as large in pixels): what the same dust looks like in a thumbnail twice as large.
+    """
     usable = [s for s in sources if min(s.thumb.pixels.shape[:2]) >= side]
     if not usable:
         raise DustDataError(f"no photo is at least {side} px on its short side")
@@ -112,9 +118,8 @@ def sample_pairs(
         img, cells = _crop_pair(thumb, src.smooth, rng, side, favour)
         count = 0 if rng.random() < clean_share else None
         p = params if count is None else replace(params, count=(0, 0))
-        pair = add_dust(
-            img, rng, long_side=thumb.long_side, params=p, favoured=cells, favour=favour
-        )
+        long_side = thumb.long_side * (ZOOM if rng.random() < zoom_share else 1.0)
+        pair = add_dust(img, rng, long_side=long_side, params=p, favoured=cells, favour=favour)
         dusty.append(pair.dusty)
         clean.append(pair.clean)
 
@@ -132,7 +137,10 @@ def sample_batch(
     params: DustParams,
     clean_share: float,
     favour: float = 0.0,
+    zoom_share: float = 0.0,
 ) -> DustBatch:
     """Thumbnail crops: rendered at 2x, then one binomial pyr_down, as the engine's pyramid."""
-    dusty, clean = sample_pairs(sources, rng, batch, 2 * crop, params, clean_share, favour)
+    dusty, clean = sample_pairs(
+        sources, rng, batch, 2 * crop, params, clean_share, favour, zoom_share
+    )
     return DustBatch(pyr_down(dusty), pyr_down(clean))

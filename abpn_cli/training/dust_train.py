@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,7 @@ class DustTrainSettings:
     lr_decay_at: float = 0.8  # share of the run (steps or minutes) after which lr /= 10
     clean_share: float = 0.2
     favour_smooth: float = 0.6  # share of crops and spots put on smooth places (see smooth_map)
+    zoom_share: float = 0.0  # share of crops whose dust is twice as large (dust_data.ZOOM)
     dice_weight: float = 0.5
     bce_weight: float = 1.0
     false_weight: float = 0.5  # see false_hit_loss
@@ -97,6 +98,8 @@ class DustTrainSettings:
             raise DustTrainError("batch must be >= 2 (BatchNorm)")
         if not 0.0 <= self.clean_share < 1.0:
             raise DustTrainError("clean_share must be within [0, 1)")
+        if not 0.0 <= self.zoom_share <= 1.0:
+            raise DustTrainError("zoom_share must be within [0, 1]")
 
 
 def dust_mask_target(dusty: Tensor, clean: Tensor, size: tuple[int, int]) -> Tensor:
@@ -165,9 +168,9 @@ def make_val_set(
     holdout: Sequence[DustSource], settings: DustTrainSettings
 ) -> tuple[list[DustBatch], list[DustBatch]]:
     """Fixed dusty and clean batches from held-out photos (the same every evaluation)."""
-    rng = np.random.default_rng(settings.seed + 1000)
+    s, rng = settings, np.random.default_rng(settings.seed + 1000)
     dusty = [
-        sample_batch(holdout, rng, settings.batch, settings.crop, settings.dust, 0.0)
+        sample_batch(holdout, rng, s.batch, s.crop, s.dust, 0.0, 0.0, s.zoom_share)
         for _ in range(settings.val_batches)
     ]
     clean = [
@@ -267,11 +270,14 @@ def start_run(settings: DustTrainSettings) -> DustRun:
         run.step, run.best, run.history = state["step"], state["best"], state["history"]
         run.minutes_before = state.get("minutes", 0.0)
         return run
-    model = ABPN(settings.config)
-    if settings.init_from is not None:
+    if settings.init_from is None:
+        model = ABPN(settings.config)
+    else:
         from abpn_cli.engine.modelfile import load_eager
 
         eager, _meta = load_eager(settings.init_from)
+        # the file's thumbnail: a model continued keeps the scale it was trained for
+        model = ABPN(replace(settings.config, thumbnail=eager.config.thumbnail))
         try:  # same weights, maybe another output form (e.g. an additive model -> a gain)
             model.load_state_dict(eager.state_dict())
         except RuntimeError as exc:
@@ -295,7 +301,9 @@ Progress = Callable[[str], None]
 def _train_step(
     run: DustRun, fwd: Callable, sources: Sequence[DustSource], s: DustTrainSettings
 ) -> dict[str, Tensor]:
-    batch = sample_batch(sources, run.rng, s.batch, s.crop, s.dust, s.clean_share, s.favour_smooth)
+    batch = sample_batch(
+        sources, run.rng, s.batch, s.crop, s.dust, s.clean_share, s.favour_smooth, s.zoom_share
+    )
     mask, out = fwd(batch.dusty)
     terms = lrl_losses(mask, out, batch, s.dice_weight, s.bce_weight, s.false_weight)
     run.opt.zero_grad(set_to_none=True)
@@ -324,6 +332,7 @@ def _validate_and_save(
             "lr": s.lr,
             "photos": [p.name for p in s.photos],
             "false_weight": s.false_weight,
+            "zoom_share": s.zoom_share,
         }
         card = ModelCard(
             kind="train-dust",

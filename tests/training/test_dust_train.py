@@ -48,6 +48,16 @@ def test_batches_are_thumbnail_crops_and_clean_share_one_means_no_dust():
     assert torch.equal(c.dusty, c.clean)
 
 
+def test_zoomed_crops_carry_the_same_dust_twice_as_large():
+    def shaded_area(zoom: float) -> int:  # the same draws, so the same spots and crops
+        one = DustParams(count=(1, 1), diameter=(0.019, 0.021), fibre_prob=0.0)
+        b = sample_batch(_sources(), np.random.default_rng(3), 6, 64, one, 0.0, 0.0, zoom)
+        return int((b.dusty < b.clean - 1e-4).sum())
+
+    plain, zoomed = shaded_area(0.0), shaded_area(1.0)
+    assert plain > 0 and 2.5 * plain < zoomed < 5.5 * plain  # area: 2^2 = 4x
+
+
 def test_crops_larger_than_every_photo_are_a_clear_error():
     with pytest.raises(DustDataError, match="short side"):
         sample_batch(_sources(side=200), np.random.default_rng(0), 2, 128, DustParams(), 0.0)
@@ -136,6 +146,7 @@ def test_init_from_takes_same_weights_in_another_output_form_and_refuses_other_w
     gain = replace(TINY_DUST, multiplicative=True)
     run = start_run(DustTrainSettings(photos, (), tmp_path / "a", init_from=path, config=gain))
     assert run.model.config.multiplicative
+    assert run.model.config.thumbnail == TINY_DUST.thumbnail  # the file's scale, not DUST_CONFIG's
     assert float(run.model.lrl.mask_branch.head.bias[0].detach()) == pytest.approx(0.7)
     wider = replace(TINY_DUST, encoder_widths=[8, 8, 16, 16, 16, 32])
     with pytest.raises(DustTrainError, match="another architecture"):
