@@ -141,6 +141,7 @@ def retouch_stage(ctx: BatchContext, item: Decoded) -> Retouched | FileResult | 
                 photo.pixels,
                 ctx.options,
                 lambda done, total: ctx.ui.tiles(job.shown, done, total),
+                out=photo.pixels if photo.pixels.flags.writeable else None,  # in place: no copy
             )
     except KeyboardInterrupt:
         return ABANDONED

@@ -19,7 +19,14 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from abpn_cli.engine.cvpyramid import pyr_down_hwc, pyr_down_native
-from abpn_cli.engine.geometry import Tile, choose_levels, padded_size, reflect_pad, tile_grid
+from abpn_cli.engine.geometry import (
+    Tile,
+    choose_levels,
+    padded_size,
+    padded_window,
+    reflect_pad,
+    tile_grid,
+)
 from abpn_cli.engine.modelfile import LoadedModel
 from abpn_cli.engine.spots import (
     Spot,
@@ -30,13 +37,21 @@ from abpn_cli.engine.spots import (
     visibility_floor,
     visible_spots,
 )
+from abpn_cli.engine.tiles import (
+    HALO,
+    crop,
+    down_tiled,
+    half_tile,
+    inner,
+    max_value,
+    to_pixels,
+    to_tensor,
+)
 from abpn_cli.model.blend import (
     NEUTRAL_BLEND,  # written for skipped tiles in the blend dump
     blend_apply,
 )
 from abpn_cli.model.refine import upsample2x
-
-HALO = 8  # level-0 pixels; the expand + refine chain reaches 5, keep it even and spare
 
 
 @dataclass(frozen=True)
@@ -64,55 +79,6 @@ class RetouchResult:
     spots: list[Spot] = field(default_factory=list)
 
 
-def _max_value(dtype: np.dtype) -> float:
-    if dtype == np.uint8:
-        return 255.0
-    if dtype == np.uint16:
-        return 65535.0
-    raise ValueError(f"unsupported pixel dtype {dtype}: expected uint8 or uint16")
-
-
-def _to_tensor(block: np.ndarray, scale: float, model: LoadedModel) -> Tensor:
-    t = torch.from_numpy(np.ascontiguousarray(block)).to(model.device)
-    t = t.permute(2, 0, 1).unsqueeze(0).to(model.dtype) * (1.0 / scale)
-    return t.contiguous(memory_format=torch.channels_last) if model.device.type == "cpu" else t
-
-
-def _to_pixels(t: Tensor, scale: float, dtype: np.dtype) -> np.ndarray:
-    arr = (t[0].float().clamp(0.0, 1.0) * scale).round().permute(1, 2, 0).cpu().numpy()
-    return arr.astype(dtype)
-
-
-def _half(t: Tile) -> Tile:
-    return Tile(*(v // 2 for v in (t.y0, t.y1, t.x0, t.x1, t.ya, t.yb, t.xa, t.xb)))
-
-
-def _crop(t: Tensor, tile: Tile) -> Tensor:
-    return t[:, :, tile.ya : tile.yb, tile.xa : tile.xb]
-
-
-def _inner(t: Tensor, tile: Tile) -> Tensor:
-    oy, ox = tile.y0 - tile.ya, tile.x0 - tile.xa
-    return t[:, :, oy : oy + tile.y1 - tile.y0, ox : ox + tile.x1 - tile.x0]
-
-
-def _down_tiled(fine: np.ndarray | Tensor, scale: float, model: LoadedModel, tile: int) -> Tensor:
-    """I_{i+1} = down(I_i) in tiles (exact: each tile's halo covers the 5x5 kernel)."""
-    if isinstance(fine, np.ndarray):
-        h, w = fine.shape[:2]
-    else:
-        h, w = fine.shape[2], fine.shape[3]
-    out = torch.empty((1, 3, h // 2, w // 2), dtype=model.dtype, device=model.device)
-    for t in tile_grid(h, w, h, w, tile, HALO):
-        if isinstance(fine, np.ndarray):
-            block = _to_tensor(fine[t.ya : t.yb, t.xa : t.xb], scale, model)
-        else:
-            block = _crop(fine, t)
-        down = model.module.down(block)
-        out[:, :, t.y0 // 2 : t.y1 // 2, t.x0 // 2 : t.x1 // 2] = _inner(down, _half(t))
-    return out
-
-
 def _apply_blend(model: LoadedModel, image: Tensor, blend: Tensor) -> Tensor:
     """ABM: R = f_a(I, B) with the model's own scalars (Eq. 3)."""
     if model.blend_jk is None:
@@ -121,21 +87,27 @@ def _apply_blend(model: LoadedModel, image: Tensor, blend: Tensor) -> Tensor:
 
 
 def _gaussian_levels(
-    padded: np.ndarray, scale: float, model: LoadedModel, levels: int, tile: int
+    pixels: np.ndarray,
+    size: tuple[int, int],
+    scale: float,
+    model: LoadedModel,
+    levels: int,
+    tile: int,
 ) -> list[Tensor]:
-    """I_1 .. I_l; level 1 from the native-dtype frame without a full-size float copy.
+    """I_1 .. I_l of the frame reflect-padded to `size`; level 1 from the native-dtype frame.
 
     On the CPU in float32, OpenCV's pyrDown (the same operator, ~25x faster than the conv)
-    on HWC arrays, handed to torch as channels_last views; elsewhere the model's own `down`.
+    on HWC arrays padded band by band, handed to torch as channels_last views; elsewhere the
+    model's own `down` on the padded frame.
     """
     if model.device.type == "cpu" and model.dtype == torch.float32:
-        arrays = [pyr_down_native(padded, scale)]
+        arrays = [pyr_down_native(pixels, scale, size)]
         for _ in range(1, levels):
             arrays.append(pyr_down_hwc(arrays[-1]))
         return [torch.from_numpy(a).permute(2, 0, 1).unsqueeze(0) for a in arrays]
-    gauss = [_down_tiled(padded, scale, model, tile)]
+    gauss = [down_tiled(reflect_pad(pixels, *size), scale, model, tile)]
     for _ in range(1, levels):
-        gauss.append(_down_tiled(gauss[-1], scale, model, tile))
+        gauss.append(down_tiled(gauss[-1], scale, model, tile))
     return gauss
 
 
@@ -143,11 +115,11 @@ def _refine_tile(
     model: LoadedModel, fine: Tensor, coarse: Tensor, blend: Tensor, t: Tile
 ) -> Tensor:
     """B_i and I_i over the tile window from I_i (window), I_{i+1} and B_{i+1} (full)."""
-    ct = _half(t)
+    ct = half_tile(t)
     if model.refine_is_upsample:  # phi2 == 0: Eq. 5 is exactly up(B_{i+1})
-        return upsample2x(_crop(blend, ct))
-    high = fine - model.module.up_laplacian(_crop(coarse, ct))  # H_i = I_i - up(I_{i+1})
-    return model.module.refine(_crop(blend, ct), high)  # Eq. 5
+        return upsample2x(crop(blend, ct))
+    high = fine - model.module.up_laplacian(crop(coarse, ct))  # H_i = I_i - up(I_{i+1})
+    return model.module.refine(crop(blend, ct), high)  # Eq. 5
 
 
 UPSAMPLE_MARGIN = 4  # B_l pixels around a tile: each expand spoils ~1 coarse px at a crop's edge
@@ -183,10 +155,10 @@ def _refine_level_tiled(
     out = torch.empty_like(fine)
     for t in tile_grid(h, w, h, w, options.tile, HALO):
         if skip is not None and skip[0].untouched(t, skip[1]):
-            b = upsample2x(_crop(blend, _half(t)))
+            b = upsample2x(crop(blend, half_tile(t)))
         else:
-            b = _refine_tile(model, _crop(fine, t), coarse, blend, t)
-        out[:, :, t.y0 : t.y1, t.x0 : t.x1] = _inner(b, t)
+            b = _refine_tile(model, crop(fine, t), coarse, blend, t)
+        out[:, :, t.y0 : t.y1, t.x0 : t.x1] = inner(b, t)
     return out
 
 
@@ -289,38 +261,39 @@ class _Level0:
     blend: np.ndarray | None
     total: int = 0
     skipped: int = 0
+    edited: list[tuple[Tile, np.ndarray]] = field(default_factory=list)  # written at the end
 
 
 def _expand_level0(
     model: LoadedModel,
     pixels: np.ndarray,
-    padded: np.ndarray,
+    size: tuple[int, int],
     gauss: list[Tensor],
     blend: Tensor,
     maps: _SkipMaps,
     options: RetouchOptions,
     on_tile: Callable[[int, int], None] | None,
+    out: np.ndarray,
 ) -> _Level0:
-    """R_0 tile by tile, written in the input's dtype; untouched tiles are copied exactly."""
+    """R_0 tile by tile in the input's dtype into `out`, which already holds the input (so
+    untouched tiles stay exact for free); edited tiles are written after every tile has read
+    its window, as `out` may be `pixels` itself and the windows overlap."""
     height, width = pixels.shape[:2]
-    scale = _max_value(pixels.dtype)
+    scale = max_value(pixels.dtype)
     want_blend = options.want_blend
-    res = _Level0(
-        np.empty_like(pixels), np.empty((height, width, 3), np.float32) if want_blend else None
-    )
-    tiles = tile_grid(height, width, *padded.shape[:2], options.tile, HALO)
+    res = _Level0(out, np.empty((height, width, 3), np.float32) if want_blend else None)
+    tiles = tile_grid(height, width, *size, options.tile, HALO)
     res.total = len(tiles)
     for k, t in enumerate(tiles):
         if on_tile is not None:
             on_tile(k, len(tiles))
         hy, hx = min(t.y1, height), min(t.x1, width)
         if options.skip_untouched and maps.untouched(t, 0):
-            res.out[t.y0 : hy, t.x0 : hx] = pixels[t.y0 : hy, t.x0 : hx]
             if res.blend is not None:
                 res.blend[t.y0 : hy, t.x0 : hx] = NEUTRAL_BLEND
             res.skipped += 1
             continue
-        image = _to_tensor(padded[t.ya : t.yb, t.xa : t.xb], scale, model)
+        image = to_tensor(padded_window(pixels, t.ya, t.yb, t.xa, t.xb), scale, model)
         if model.refine_is_upsample:  # `blend` is B_l (see retouch)
             b0 = _upsampled_blend(blend, t, len(gauss))
         else:
@@ -328,11 +301,15 @@ def _expand_level0(
         result = _apply_blend(model, image, b0).clamp(0.0, 1.0)  # R_0 = f_a(I_0, B_0)
         if options.strength < 1.0:
             result = image + options.strength * (result - image)
-        inner = _inner(result, t)[:, :, : hy - t.y0, : hx - t.x0]
-        res.out[t.y0 : hy, t.x0 : hx] = _to_pixels(inner, scale, pixels.dtype)
+        kept = inner(result, t)[:, :, : hy - t.y0, : hx - t.x0]
+        res.edited.append((t, to_pixels(kept, scale, pixels.dtype)))
         if res.blend is not None:
-            b_inner = _inner(b0, t)[:, :, : hy - t.y0, : hx - t.x0]
+            b_inner = inner(b0, t)[:, :, : hy - t.y0, : hx - t.x0]
             res.blend[t.y0 : hy, t.x0 : hx] = b_inner[0].float().permute(1, 2, 0).cpu().numpy()
+    for t, tile_pixels in res.edited:
+        res.out[t.y0 : t.y0 + tile_pixels.shape[0], t.x0 : t.x0 + tile_pixels.shape[1]] = (
+            tile_pixels
+        )
     return res
 
 
@@ -342,31 +319,41 @@ def retouch(
     pixels: np.ndarray,
     options: RetouchOptions,
     on_tile: Callable[[int, int], None] | None = None,
+    out: np.ndarray | None = None,
 ) -> RetouchResult:
     """Retouch one (H, W, 3) uint8/uint16 image; the result has the input's shape and dtype.
 
     `on_tile(done, total)` is told after each full-resolution tile (the UI's per-file bar).
+    `out` receives the result (None: a new array); `out=pixels` retouches in place, which
+    spares a copy of the frame when the caller no longer needs the original (the batch).
     """
     start = time.perf_counter()
     _check_options(pixels, options)
-    scale = _max_value(pixels.dtype)
+    if out is not None and (out.shape != pixels.shape or out.dtype != pixels.dtype):
+        raise ValueError(f"out must be {pixels.shape} {pixels.dtype}, got {out.shape} {out.dtype}")
+    scale = max_value(pixels.dtype)
     height, width = pixels.shape[:2]
     levels = _levels(model, height, width, options)
     ph, pw = padded_size(height, width, levels)
-    padded = reflect_pad(pixels, ph, pw)
     if levels == 0:
-        return _retouch_dense(model, padded, pixels, scale, options, start)
-
-    gauss = _gaussian_levels(padded, scale, model, levels, options.tile)
+        res = _retouch_dense(model, reflect_pad(pixels, ph, pw), pixels, scale, options, start)
+        if out is not None:
+            out[...] = res.image
+            res.image = out
+        return res
+    gauss = _gaussian_levels(pixels, (ph, pw), scale, model, levels, options.tile)
     mask, blend, edit = _coarse(model, gauss[-1], options)
     spot_count, spots = find_spots(edit[0, 0].float().cpu().numpy(), 2.0**levels, height, width)
     maps = _SkipMaps(mask, edit, levels, options.skip_threshold, 0.5 / scale)
-    for i in range(levels - 2, -1, -1):  # B_{l-1} .. B_1, each from the next coarser level
-        if model.refine_is_upsample:
-            break  # level 0 upsamples B_l itself, per tile it does not copy
-        skip = (maps, i + 1) if options.skip_untouched else None
-        blend = _refine_level_tiled(model, gauss[i], gauss[i + 1], blend, options, skip)
-    level0 = _expand_level0(model, pixels, padded, gauss, blend, maps, options, on_tile)
+    if not model.refine_is_upsample:  # else level 0 upsamples B_l itself, per tile it needs
+        for i in range(levels - 2, -1, -1):  # B_{l-1} .. B_1, each from the next coarser level
+            skip = (maps, i + 1) if options.skip_untouched else None
+            blend = _refine_level_tiled(model, gauss[i], gauss[i + 1], blend, options, skip)
+    if out is None:
+        out = pixels.copy()
+    elif out is not pixels:
+        out[...] = pixels
+    level0 = _expand_level0(model, pixels, (ph, pw), gauss, blend, maps, options, on_tile, out)
     return RetouchResult(
         image=level0.out,
         mask=_full_mask(mask, height, width, ph, pw) if options.want_mask else None,
@@ -396,13 +383,13 @@ def _retouch_dense(
 ) -> RetouchResult:
     """l = 0: the image is its own thumbnail (small images only)."""
     height, width = pixels.shape[:2]
-    image = _to_tensor(padded, scale, model)
+    image = to_tensor(padded, scale, model)
     mask, blend, edit = _coarse(model, image, options)
     spot_count, spots = find_spots(edit[0, 0].float().cpu().numpy(), 1.0, height, width)
     result = _apply_blend(model, image, blend).clamp(0.0, 1.0)
     if options.strength < 1.0:
         result = image + options.strength * (result - image)
-    out = _to_pixels(result[:, :, :height, :width], scale, pixels.dtype)
+    out = to_pixels(result[:, :, :height, :width], scale, pixels.dtype)
     blend_np = None
     if options.want_blend:
         blend_np = blend[0, :, :height, :width].float().permute(1, 2, 0).cpu().numpy()

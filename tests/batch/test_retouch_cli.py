@@ -320,11 +320,11 @@ def test_read_ahead_is_bounded_by_frames_and_by_bytes(
         reads.append(path.name)
         return real_read(path, max_pixels, accept_damaged)
 
-    def slow_first(model, pixels, options, on_tile=None):
+    def slow_first(model, pixels, options, on_tile=None, out=None):
         if not reads_during_first_retouch:
             time.sleep(0.5)  # the reader runs ahead as far as the queue lets it
             reads_during_first_retouch.append(len(reads))
-        return real_retouch(model, pixels, options, on_tile)
+        return real_retouch(model, pixels, options, on_tile, out)
 
     monkeypatch.setattr(pipeline, "read_photo", counting_read)
     monkeypatch.setattr(pipeline, "retouch", slow_first)

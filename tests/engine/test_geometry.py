@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from abpn_cli.engine.geometry import choose_levels, padded_size, reflect_pad, tile_grid
+from abpn_cli.engine.geometry import (
+    choose_levels,
+    padded_size,
+    padded_window,
+    reflect_pad,
+    tile_grid,
+)
 
 
 @pytest.mark.parametrize(
@@ -22,6 +28,16 @@ def test_reflect_pad_handles_pads_larger_than_the_image():
     out = reflect_pad(tiny, 64, 64)
     assert out.shape == (64, 64, 3)
     assert np.array_equal(out[:2, :3], tiny)
+
+
+@pytest.mark.parametrize(("h", "w"), [(1, 1), (2, 3), (5, 7), (40, 33)])
+def test_padded_windows_are_the_windows_of_the_padded_frame(h, w):
+    rng = np.random.default_rng(h * w)
+    pixels = rng.integers(0, 65535, (h, w, 3), dtype=np.uint16)
+    whole = reflect_pad(pixels, 64, 64)
+    for ya, yb, xa, xb in [(0, 64, 0, 64), (0, h, 0, w), (h // 2, 60, 3, 17), (30, 64, 50, 64)]:
+        if yb > ya and xb > xa:
+            assert np.array_equal(padded_window(pixels, ya, yb, xa, xb), whole[ya:yb, xa:xb])
 
 
 def test_tiles_cover_the_image_once_with_even_edges():

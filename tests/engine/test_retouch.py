@@ -135,6 +135,24 @@ def test_strength_zero_is_exactly_the_input_and_half_is_between(loaded):
     assert np.abs(half.image - expected).max() <= 1.0
 
 
+@pytest.mark.parametrize(("shape", "upsample_only"), [((600, 900), False), ((40, 50), True)])
+def test_retouching_in_place_gives_the_same_pixels(tmp_path, shape, upsample_only):
+    # overlapping tile windows (the refiner's halo) must all read the input before any tile
+    # is written back; (40, 50): l = 0
+    path = tmp_path / "m.pt"
+    save_model_file(make_tiny_model(seed=4, upsample_only=upsample_only), path)
+    model = load_model(path, "cpu")
+    pixels = np.random.default_rng(6).integers(0, 65536, (*shape, 3), dtype=np.uint16)
+    opts = RetouchOptions(tile=128, levels=None if shape[0] > 100 else 0)
+    fresh = retouch(model, pixels, opts)
+    work = pixels.copy()
+    result = retouch(model, work, opts, out=work)
+    assert result.image is work and np.array_equal(work, fresh.image)
+    assert not np.array_equal(work, pixels) and fresh.tiles_skipped < fresh.tiles_total
+    with pytest.raises(ValueError, match="out must be"):
+        retouch(model, pixels, opts, out=np.empty((2, 2, 3), np.uint16))
+
+
 def test_bad_arguments_are_rejected(loaded):
     pixels = np.zeros((64, 64, 3), np.uint8)
     with pytest.raises(ValueError, match="strength"):
