@@ -1,8 +1,9 @@
 """Before/after crops at 100 % of held-out photos with seeded dust, to look at.
 
 For each photo (the same seeded dust as benchmarks/dust.py), the dusty frame is retouched
-exactly as `abpn retouch` does, and the largest spots on smooth backgrounds are cut out at
-100 % (no resampling): dusty input | output | clean truth | change |out - in| x 8 | QA mask.
+exactly as `abpn retouch` does, and the largest spots on smooth backgrounds (--smallest: the
+faintest) are cut out at 100 % (no resampling): dusty input | output | clean truth | change
+|out - in| x 8 | QA mask.
 
     python benchmarks/dust_figure.py data/photos/holdout --out docs/dust_before_after.png
 """
@@ -24,16 +25,14 @@ SIDE = 128  # crop side at 100 %
 GAP = 4
 
 
-def _crops(case, out: np.ndarray, mask: np.ndarray, per_photo: int) -> list[np.ndarray]:
+def _crops(
+    case, out: np.ndarray, mask: np.ndarray, per_photo: int, smallest: bool
+) -> list[np.ndarray]:
     h, w = case.clean.shape[:2]
-    spots = [
-        (sl, d)
-        for (sl, _m, smooth), d in zip(case.defect_masks, case.defects, strict=False)
-        if smooth
-    ]
-    spots.sort(key=lambda t: -t[1].radius * t[1].strength)
+    spots = [p.defect for p in case.patches if p.smooth]
+    spots.sort(key=lambda d: (1 if smallest else -1) * d.radius * d.strength)
     rows = []
-    for _sl, d in spots[:per_photo]:
+    for d in spots[:per_photo]:
         y0 = int(np.clip(d.y - SIDE / 2, 0, h - SIDE))
         x0 = int(np.clip(d.x - SIDE / 2, 0, w - SIDE))
         win = (slice(y0, y0 + SIDE), slice(x0, x0 + SIDE))
@@ -57,6 +56,7 @@ def main() -> int:
     ap.add_argument("--per-photo", type=int, default=2)
     ap.add_argument("--limit", type=int, default=6)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--smallest", action="store_true", help="the faintest spots, not the largest")
     args = ap.parse_args()
     loaded = photos_and_model(args.photos, args.model)
     if loaded is None:
@@ -66,7 +66,7 @@ def main() -> int:
     for i, path in enumerate(photos[: args.limit]):
         case = make_case(path, args.seed + i)  # the seeds benchmarks/dust.py uses
         r = retouch(model, case.dusty, RetouchOptions(sensitivity=args.sensitivity, want_mask=True))
-        rows += _crops(case, r.image, r.mask, args.per_photo)
+        rows += _crops(case, r.image, r.mask, args.per_photo, args.smallest)
     if not rows:
         print("error: no dust on smooth backgrounds in these photos", file=sys.stderr)
         return 1

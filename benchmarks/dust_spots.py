@@ -45,14 +45,14 @@ class SpotRow:
 
 def _rows(case, result, levels: int) -> list[SpotRow]:
     rows = []
-    for sl, fp, smooth in case.defect_masks:
-        d = _defect_at(case, sl)
+    for patch in case.patches:
+        d, sl, fp = patch.defect, patch.window, patch.footprint
         c, du, o = (a[sl][fp].astype(np.float64) for a in (case.clean, case.dusty, result.image))
         rows.append(
             SpotRow(
                 2 * d.radius / 2**levels,
                 d.strength,
-                smooth,
+                patch.smooth,
                 float(case.clean[sl].mean()) / 255,
                 float(result.mask[sl].max()),
                 float(np.square(du - c).sum()),
@@ -60,12 +60,6 @@ def _rows(case, result, levels: int) -> list[SpotRow]:
             )
         )
     return rows
-
-
-def _defect_at(case, sl):
-    """The defect whose patch `sl` is: the one centred nearest to the patch's centre."""
-    cy, cx = (sl[0].start + sl[0].stop) / 2, (sl[1].start + sl[1].stop) / 2
-    return min(case.defects, key=lambda d: (d.y - cy) ** 2 + (d.x - cx) ** 2)
 
 
 def _print_bins(rows: list[SpotRow], key: str, edges) -> None:

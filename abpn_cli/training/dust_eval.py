@@ -41,6 +41,16 @@ class MethodResult:
 Method = Callable[[np.ndarray], MethodResult]
 
 
+@dataclass(frozen=True)
+class DefectPatch:
+    """One defect and the window around it: its footprint there, and whether it is smooth."""
+
+    defect: DustDefect
+    window: tuple[slice, slice]
+    footprint: np.ndarray  # bool, the window's part of DustCase.footprint
+    smooth: bool
+
+
 @dataclass
 class DustCase:
     name: str
@@ -48,7 +58,7 @@ class DustCase:
     dusty: np.ndarray  # uint8
     footprint: np.ndarray  # bool (H, W), dilated
     defects: list[DustDefect]
-    defect_masks: list[tuple[tuple[slice, slice], np.ndarray, bool]] = field(default_factory=list)
+    patches: list[DefectPatch] = field(default_factory=list)
 
 
 def _to_u8(img: np.ndarray) -> np.ndarray:
@@ -73,7 +83,7 @@ def make_case(path: Path, seed: int, params: DustParams = EVAL_DUST) -> DustCase
             continue
         sl = (slice(y0, y1), slice(x0, x1))
         smooth = float(grey[sl].std()) <= SMOOTH_STD
-        masks.append((sl, footprint[sl], smooth))
+        masks.append(DefectPatch(d, sl, footprint[sl], smooth))
     return DustCase(
         path.stem, _to_u8(clean_f), _to_u8(dusty.dusty), footprint, dusty.defects, masks
     )
@@ -102,8 +112,9 @@ def score_case(case: DustCase, out: np.ndarray, clean_out: MethodResult | None) 
     err = _sq(out[fp], case.clean[fp])
     s_base = s_err = 0.0
     n_smooth = 0
-    for sl, m, smooth in case.defect_masks:
-        if smooth:
+    for patch in case.patches:
+        sl, m = patch.window, patch.footprint
+        if patch.smooth:
             n_smooth += 1
             s_base += _sq(case.dusty[sl][m], case.clean[sl][m])
             s_err += _sq(out[sl][m], case.clean[sl][m])
