@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 from _setup import photos_and_model
 
+from abpn_cli.batch.settings import DEFAULT_SENSITIVITY
 from abpn_cli.engine import RetouchOptions, retouch
 from abpn_cli.training.dust_eval import make_case
 
@@ -52,7 +53,7 @@ def main() -> int:
     ap.add_argument("photos", type=Path)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--model", type=Path, default=None)
-    ap.add_argument("--sensitivity", type=float, default=0.5)
+    ap.add_argument("--sensitivity", type=float, default=DEFAULT_SENSITIVITY)
     ap.add_argument("--per-photo", type=int, default=2)
     ap.add_argument("--limit", type=int, default=6)
     ap.add_argument("--seed", type=int, default=0)
