@@ -5,7 +5,7 @@ beside the code they drive (`batch/`, `training/commands.py`, `training/eval_com
 `engine/bench.py`), the renderers beside what they show (`batch/progress.py`,
 `training/progress.py`, `doctor.checks_table`, `engine/bench.bench_cells`).
 
-Why this file is still over 400 lines: the eleven commands' signatures, which Typer reads the
+Why this file is still over 400 lines: the twelve commands' signatures, which Typer reads the
 options from, are some 200 lines -- about a hundred options with their help texts (those
 several commands share are declared once, after `_exits`); the bodies are parse, run, render,
 exit, 10 to 25 lines each."""
@@ -74,6 +74,9 @@ _SENSITIVITY = typer.Option(
 _DUMP_MASK = typer.Option(False, "--dump-mask", help="Write OUT/_qa/<name>.mask.png.")
 _FORMAT = typer.Option("keep", "--format", help="|".join(FORMAT_CHOICES))
 _QUIET = typer.Option(False, "--quiet", "-q", help="Print nothing but errors.")
+_DUST_PROFILE = typer.Option(
+    None, "--dust-profile", help="Divide this sensor's dust out first (abpn dust-profile)."
+)
 
 
 @app.command()
@@ -146,6 +149,7 @@ def retouch(
     levels: str = _LEVELS,
     strength: float = _STRENGTH,
     sensitivity: float | None = _SENSITIVITY,
+    dust_profile: Path | None = _DUST_PROFILE,
     dump_mask: bool = _DUMP_MASK,
     dump_blend: bool = typer.Option(False, "--dump-blend", help="Write OUT/_qa/<name>.blend.png."),
     fmt: str = _FORMAT,
@@ -267,6 +271,25 @@ def review(
     typer.echo(f"{result.page} ({result.shown} files, {result.failed} failed)")
 
 
+@app.command("dust-profile")
+def dust_profile(
+    frames: list[Path] = typer.Argument(
+        ..., help="Reference frame(s): a plain wall, grey card or clear sky, stopped down."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="The profile file to write (.npz)."),
+) -> None:
+    """Measure the sensor's dust shadows from reference frames, for retouch --dust-profile."""
+    from abpn_cli.batch.sensor_profile import PROFILE_EXITS, ProfileSettings, run_dust_profile
+
+    with _exits(PROFILE_EXITS):
+        profile = run_dust_profile(ProfileSettings(tuple(frames), out))
+    worst = max((s.attenuation for s in profile.spots), default=0.0)
+    typer.echo(
+        f"{out}: {len(profile.spots)} dust spots from {profile.frames} frame(s)"
+        + (f", the darkest takes {100 * worst:.0f} % of the light" if profile.spots else "")
+    )
+
+
 @app.command()
 def watch(
     folder: Path = typer.Argument(..., help="Hot folder the camera/tether software writes to."),
@@ -275,6 +298,7 @@ def watch(
     device: str = _DEVICE,
     strength: float = _STRENGTH,
     sensitivity: float | None = _SENSITIVITY,
+    dust_profile: Path | None = _DUST_PROFILE,
     dump_mask: bool = _DUMP_MASK,
     fmt: str = _FORMAT,
     report: Path | None = typer.Option(None, "--report", help="JSON report, rewritten per round."),

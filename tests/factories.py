@@ -93,6 +93,21 @@ def scene(seed: int, h: int = 192, w: int = 256) -> np.ndarray:
     return np.clip(cv2.GaussianBlur(img, (0, 0), 1.0), 0, 1)
 
 
+def grey_card(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """Float RGB: a dust reference frame (a grey card stopped down): vignetting and sensor
+    noise, no detail."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    r2 = ((xx - w / 2) / w) ** 2 + ((yy - h / 2) / h) ** 2
+    grey = 0.78 - 0.35 * r2 + rng.normal(0, 0.8 / 255, (h, w)).astype(np.float32)
+    return np.repeat(np.clip(grey, 0, 1)[:, :, None], 3, axis=2)
+
+
+def to_u8(img: np.ndarray) -> np.ndarray:
+    """Float [0, 1] -> uint8, rounded (a camera's quantisation)."""
+    return np.clip(np.round(img * 255.0), 0, 255).astype(np.uint8)
+
+
 # --------------------------------------------------------------------------- files
 
 

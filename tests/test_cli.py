@@ -31,6 +31,7 @@ COMMANDS = [
     "retouch",
     "train",
     "review",
+    "dust-profile",
     "watch",
     "train-dust",
     "make-evalset",

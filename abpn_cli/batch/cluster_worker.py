@@ -107,6 +107,7 @@ def _context(spec: WorkerSpec) -> BatchContext:
     import torch
 
     from abpn_cli.engine import load_model
+    from abpn_cli.engine.dustprofile import load_profile
 
     torch.set_num_threads(max(1, spec.threads))
     try:
@@ -123,6 +124,10 @@ def _context(spec: WorkerSpec) -> BatchContext:
             f"model {model.path} here is not the driver's (sha256 {model.sha256[:12]} vs "
             f"{spec.model_sha256[:12]}): install the same abpn version on every node"
         )
+    s = spec.settings
+    profile = load_profile(s.dust_profile) if s.dust_profile else None  # on shared storage
+    if spec.fingerprint != s.fingerprint(model.sha256, profile.sha256 if profile else ""):
+        raise RuntimeError(f"the dust profile {s.dust_profile} here is not the driver's")
     ui = _QuietUI()
     return BatchContext(
         settings=spec.settings,
@@ -134,4 +139,5 @@ def _context(spec: WorkerSpec) -> BatchContext:
         stop=StopControl(),
         book=ResultBook(ui),
         run_id=spec.run_id,
+        profile=profile,
     )

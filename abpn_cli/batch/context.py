@@ -14,6 +14,7 @@ from abpn_cli.batch.progress import BatchUI
 from abpn_cli.batch.report import NOT_DONE, FileResult
 from abpn_cli.batch.settings import BatchSettings
 from abpn_cli.engine import LoadedModel, RetouchOptions
+from abpn_cli.engine.dustprofile import DustProfile
 
 
 class ResultBook:
@@ -64,6 +65,7 @@ class BatchContext:
     stop: StopControl
     book: ResultBook
     run_id: str
+    profile: DustProfile | None = None  # --dust-profile, read once per run (or per worker)
     options: RetouchOptions = dataclasses.field(init=False)
 
     def __post_init__(self) -> None:

@@ -35,6 +35,7 @@ from abpn_cli.batch.queues import ByteBoundedQueue, Closed
 from abpn_cli.batch.report import EditSummary, FileResult
 from abpn_cli.batch.sidecars import sync_sidecar
 from abpn_cli.engine import retouch
+from abpn_cli.engine.dustprofile import DustProfile, apply_profile
 from abpn_cli.imaging import (
     ImageError,
     Photo,
@@ -136,6 +137,7 @@ def retouch_stage(ctx: BatchContext, item: Decoded) -> Retouched | FileResult | 
     ctx.ui.started(job.shown)
     try:
         with ctx.stop.abortable():
+            photo, profiled = _divide_profile(ctx.profile, photo)
             result = retouch(
                 ctx.model,
                 photo.pixels,
@@ -165,8 +167,25 @@ def retouch_stage(ctx: BatchContext, item: Decoded) -> Retouched | FileResult | 
             spots=tuple(s.to_json() for s in result.spots),
             tiles_total=result.tiles_total,
             tiles_skipped=result.tiles_skipped,
+            profile=profiled,
         ),
     )
+
+
+def _divide_profile(
+    profile: DustProfile | None, photo: Photo
+) -> tuple[Photo, dict[str, Any] | None]:
+    """The sensor's known shadows divided out before the model looks (it then sees a frame
+    with less dust); a frame of another shape is left to the model, with the reason."""
+    if profile is None:
+        return photo, None
+    height, width = photo.pixels.shape[:2]
+    if not profile.matches(width, height):
+        why = f"frame {width}x{height} is not the profile's {profile.width}:{profile.height}"
+        return photo, {"skipped": why}
+    if not photo.pixels.flags.writeable:
+        photo = dataclasses.replace(photo, pixels=photo.pixels.copy())
+    return photo, {"spots": apply_profile(photo.pixels, profile)}
 
 
 def _write_reason(exc: BaseException) -> str:

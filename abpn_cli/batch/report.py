@@ -70,11 +70,15 @@ class EditSummary:
     tiles_total: int
     tiles_skipped: int
     source_copied: bool = False  # nothing changed: the output is the source file's own bytes
+    # --dust-profile: {"spots": n} shadows divided out, or {"skipped": why}; None: no profile
+    profile: dict[str, Any] | None = None
 
     @property
     def unchanged(self) -> bool:
-        """Every level-0 tile was copied, so the output pixels are the input's exactly."""
-        return self.tiles_total > 0 and self.tiles_skipped == self.tiles_total
+        """Every level-0 tile was copied and no profile spot changed a pixel, so the output
+        pixels are the input's exactly."""
+        profiled = bool(self.profile and self.profile.get("spots"))
+        return self.tiles_total > 0 and self.tiles_skipped == self.tiles_total and not profiled
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EditSummary | None:
@@ -87,6 +91,7 @@ class EditSummary:
                 int(tiles["total"]),
                 int(tiles["untouched"]),
                 bool(data.get("source_copied", False)),
+                profile if isinstance(profile := data.get("profile"), dict) else None,
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -97,6 +102,7 @@ class EditSummary:
             "spot_list": list(self.spots),
             "tiles": {"total": self.tiles_total, "untouched": self.tiles_skipped},
             "source_copied": self.source_copied,
+            **({"profile": self.profile} if self.profile is not None else {}),
         }
 
 

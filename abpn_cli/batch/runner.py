@@ -67,6 +67,7 @@ from abpn_cli.engine import (
     load_model,
     resolve_device,
 )
+from abpn_cli.engine.dustprofile import DustProfile, DustProfileError, load_profile
 from abpn_cli.engine.modelfile import file_sha256
 from abpn_cli.imaging import SUPPORTED_SUFFIXES
 
@@ -148,6 +149,11 @@ def _run(
         results = _unprocessed(plan.jobs, INTERRUPTED)
         return _finish(settings, ui, info, results, INTERRUPTED, started, EXIT_INTERRUPTED)
     info = _ModelInfo(model.path, model.sha256)
+    try:
+        profile = load_profile(settings.dust_profile) if settings.dust_profile else None
+    except DustProfileError as exc:
+        results = _unprocessed(plan.jobs, "the dust profile could not be read")
+        return _finish(settings, ui, info, results, None, started, EXIT_USAGE, str(exc))
 
     lock, refused = _lock_out(settings, plan)
     if refused is not None:
@@ -155,7 +161,7 @@ def _run(
         results = _unprocessed(plan.jobs, why)
         return _finish(settings, ui, info, results, None, started, EXIT_ENVIRONMENT, message)
     try:
-        results = _process(settings, ui, driver, plan, model, stop)
+        results = _process(settings, ui, driver, plan, (model, profile), stop)
     except BatchEnvironmentError as exc:  # e.g. the cluster is unreachable: nothing was sent
         results = _unprocessed(plan.jobs, "the workers could not start")
         return _finish(settings, ui, info, results, None, started, EXIT_ENVIRONMENT, str(exc))
@@ -192,17 +198,18 @@ def _process(
     ui: BatchUI,
     driver: Driver,
     plan: Plan,
-    model: LoadedModel,
+    loaded: tuple[LoadedModel, DustProfile | None],
     stop: StopControl,
 ) -> list[FileResult]:
     """Clean leftovers, decide what is done, run the rest; results in plan order."""
+    model, profile = loaded
     removed = clean_stale_temps(plan.out)
     if removed:
         ui.warn(f"removed {len(removed)} leftover temp file(s) from an interrupted run")
     journal_path = plan.state_dir / JOURNAL_NAME
     state = read_journal(journal_path)
     compact_if_needed(journal_path, state)
-    fingerprint = settings.fingerprint(model.sha256)
+    fingerprint = settings.fingerprint(model.sha256, profile.sha256 if profile else "")
     book = ResultBook(ui)
     todo: list[Job] = []
     with stop.abortable():
@@ -222,6 +229,7 @@ def _process(
         stop=stop,
         book=book,
         run_id=f"{os.getpid()}-{secrets.token_hex(4)}",
+        profile=profile,
     )
     ui.start(len(todo), len(plan.jobs) - len(todo))
     try:
@@ -358,8 +366,12 @@ def _dry_run(settings: BatchSettings, plan: Plan, ui: BatchUI) -> BatchOutcome:
         return BatchOutcome(
             EXIT_ENVIRONMENT, message=f"cannot read model {path}: {exc}", dry_run=True
         )
+    try:
+        profile = load_profile(settings.dust_profile) if settings.dust_profile else None
+    except DustProfileError as exc:
+        return BatchOutcome(EXIT_USAGE, message=str(exc), dry_run=True)
     state = read_journal(plan.state_dir / JOURNAL_NAME)
-    fingerprint = settings.fingerprint(sha)
+    fingerprint = settings.fingerprint(sha, profile.sha256 if profile else "")
     todo = 0
     for job, decision in _decisions(settings, plan, state, fingerprint):
         ui.plan_line(job.shown, str(job.output), decision.label)

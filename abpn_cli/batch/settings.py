@@ -90,6 +90,8 @@ class BatchSettings:
     # absolute paths a folder walk passes over without a word: files a hot folder is still
     # receiving (`abpn watch`); they do not change any output, so they are not fingerprinted
     exclude: frozenset[Path] = frozenset()
+    # a sensor dust profile (`abpn dust-profile`): its shadows are divided out before the model
+    dust_profile: Path | None = None
 
     def __post_init__(self) -> None:
         problems = validate(self)
@@ -115,13 +117,14 @@ class BatchSettings:
             tile=self.tile,
         )
 
-    def output_affecting(self, model_sha256: str) -> dict[str, Any]:
-        """The settings an output depends on: what resume compares (tile is bit-exact).
+    def output_affecting(self, model_sha256: str, profile_sha256: str = "") -> dict[str, Any]:
+        """The settings an output depends on: what resume compares (tile is bit-exact); a
+        dust profile by its content, so a re-measured sensor redoes the batch.
 
         QA dumps are not among them: asking for masks of a finished batch writes only the
         masks (`journal.decide` says which files lack them), and dropping the flag redoes nothing.
         """
-        return {
+        affecting = {
             "model_sha256": model_sha256,
             "levels": "auto" if self.levels is None else self.levels,
             "strength": round(float(self.strength), 6),
@@ -129,10 +132,13 @@ class BatchSettings:
             "format": self.format,
             "jpeg_quality": self.jpeg_quality,
         }
+        if profile_sha256:  # absent without one: fingerprints of earlier batches still match
+            affecting["dust_profile_sha256"] = profile_sha256
+        return affecting
 
-    def fingerprint(self, model_sha256: str) -> str:
+    def fingerprint(self, model_sha256: str, profile_sha256: str = "") -> str:
         """Stable hash of `output_affecting`: equal fingerprints mean an identical output."""
-        blob = json.dumps(self.output_affecting(model_sha256), sort_keys=True)
+        blob = json.dumps(self.output_affecting(model_sha256, profile_sha256), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
     def report_dict(self) -> dict[str, Any]:
@@ -154,6 +160,7 @@ class BatchSettings:
             "tile": self.tile,
             "allow_out_inside_input": self.allow_out_inside_input,
             "accept_damaged": self.accept_damaged,
+            "dust_profile": str(self.dust_profile.absolute()) if self.dust_profile else None,
         }
 
 
@@ -180,6 +187,8 @@ def validate(s: BatchSettings) -> list[str]:
         problems.append(f"--max-megapixels must be positive, not {s.max_megapixels}")
     if s.tile < 64 or s.tile % 2:
         problems.append(f"--tile must be an even number >= 64, not {s.tile}")
+    if s.dust_profile is not None and not s.dust_profile.is_file():
+        problems.append(f"--dust-profile {s.dust_profile} is not a file")
     if s.queue_frames < 1 or s.queue_bytes < 1:
         problems.append("queue bounds must be positive")
     return problems

@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from abpn_cli.imaging.colour import linear_to_srgb, srgb_to_linear
+
 
 @dataclass(frozen=True)
 class DustParams:
@@ -86,21 +88,6 @@ class DustyImage:
     clean: np.ndarray  # (H, W, 3) float32, the target
     transmittance: np.ndarray  # (H, W, 3) float32 in (0, 1]; exactly 1 outside the defects
     defects: list[DustDefect] = field(default_factory=list)
-
-
-# ----------------------------------------------------------------------------- colour
-
-
-def srgb_to_linear(v: np.ndarray) -> np.ndarray:
-    """IEC 61966-2-1 decoding; float in [0, 1]."""
-    v = np.asarray(v, np.float32)
-    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def linear_to_srgb(v: np.ndarray) -> np.ndarray:
-    """IEC 61966-2-1 encoding; float in [0, 1]."""
-    v = np.clip(np.asarray(v, np.float32), 0.0, 1.0)
-    return np.where(v <= 0.0031308, v * 12.92, 1.055 * v ** (1 / 2.4) - 0.055).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- sampling

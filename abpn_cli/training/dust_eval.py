@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from abpn_cli.training.dust import DustDefect, DustParams, add_dust
+from abpn_cli.training.dust import DustDefect, DustParams, DustyImage, add_dust
 from abpn_cli.training.dust_data import SMOOTH_STD  # one notion of "smooth" for train and eval
 from abpn_cli.training.thumbs import decode_float
 
@@ -68,8 +68,13 @@ def _to_u8(img: np.ndarray) -> np.ndarray:
 def make_case(path: Path, seed: int, params: DustParams = EVAL_DUST) -> DustCase:
     """Decode a photo, put seeded dust on it at its own resolution, quantise to 8 bits."""
     clean_f = decode_float(path)
-    rng = np.random.default_rng(seed)
-    dusty = add_dust(clean_f, rng, params=params)
+    return case_with_dust(
+        path.stem, clean_f, add_dust(clean_f, np.random.default_rng(seed), params=params)
+    )
+
+
+def case_with_dust(name: str, clean_f: np.ndarray, dusty: DustyImage) -> DustCase:
+    """The scored case of a float clean frame and its dust (a shoot reuses one set)."""
     touched = (dusty.transmittance < FOOTPRINT_T).any(axis=2).astype(np.uint8)
     footprint = cv2.dilate(touched, np.ones((5, 5), np.uint8)).astype(bool)
     grey = clean_f.mean(axis=2)
@@ -84,9 +89,7 @@ def make_case(path: Path, seed: int, params: DustParams = EVAL_DUST) -> DustCase
         sl = (slice(y0, y1), slice(x0, x1))
         smooth = float(grey[sl].std()) <= SMOOTH_STD
         masks.append(DefectPatch(d, sl, footprint[sl], smooth))
-    return DustCase(
-        path.stem, _to_u8(clean_f), _to_u8(dusty.dusty), footprint, dusty.defects, masks
-    )
+    return DustCase(name, _to_u8(clean_f), _to_u8(dusty.dusty), footprint, dusty.defects, masks)
 
 
 @dataclass

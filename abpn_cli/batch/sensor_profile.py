@@ -1,0 +1,70 @@
+"""`abpn dust-profile`: measure a sensor's dust from reference frames and write the profile.
+
+The frames are read with the one decoder (`imaging.read_photo`, as stored, never rotated:
+sensor coordinates); the measuring is `engine.dustprofile`; the file is written atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from abpn_cli.batch.fsutil import atomic_write_bytes, describe_os_error
+from abpn_cli.batch.plan import walk_folder
+from abpn_cli.engine.dustprofile import (
+    MAX_FRAMES,
+    DustProfile,
+    DustProfileError,
+    build_profile,
+    profile_bytes,
+)
+from abpn_cli.exitcodes import EXIT_FAILED, EXIT_USAGE, ExitRule
+from abpn_cli.imaging import SUPPORTED_SUFFIXES, ImageError, read_photo
+
+PROFILE_EXITS = (
+    ExitRule(DustProfileError, EXIT_USAGE),
+    ExitRule(OSError, EXIT_FAILED, lambda exc: f"error: {describe_os_error(exc)}"),
+)
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    frames: tuple[Path, ...]  # files and/or folders of reference frames
+    out: Path
+
+
+def reference_files(given: Sequence[Path]) -> list[Path]:
+    """The given files, and the supported files of the given folders, evenly thinned to
+    MAX_FRAMES (more add little to a median and cost memory)."""
+    files: list[Path] = []
+    for path in given:
+        if path.is_dir():
+            files += [path / rel for rel in walk_folder(path, SUPPORTED_SUFFIXES)]
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise DustProfileError(f"{path} does not exist")
+    if not files:
+        raise DustProfileError("no reference frames found")
+    if len(files) > MAX_FRAMES:
+        picks = np.linspace(0, len(files) - 1, MAX_FRAMES).round().astype(int)
+        files = [files[i] for i in picks]
+    return files
+
+
+def _pixels(files: Sequence[Path]) -> Iterator[np.ndarray]:
+    for path in files:
+        try:
+            yield read_photo(path).pixels
+        except ImageError as exc:
+            raise DustProfileError(f"cannot use {path} as a reference: {exc}") from exc
+
+
+def run_dust_profile(settings: ProfileSettings) -> DustProfile:
+    """Measure, write OUT atomically, return the profile (for the summary)."""
+    profile = build_profile(_pixels(reference_files(settings.frames)))
+    atomic_write_bytes(settings.out, profile_bytes(profile))
+    return profile

@@ -1,0 +1,94 @@
+"""`abpn dust-profile` then `abpn retouch --dust-profile`: the sensor's measured shadows are
+divided out of every frame of its shape before the model runs, the report says how many, a
+new profile redoes the batch, and a bad profile stops the run before anything is written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from abpn_cli.cli import app
+from abpn_cli.exitcodes import EXIT_OK, EXIT_USAGE
+from abpn_cli.training.dust import add_dust
+from tests.batch.conftest import outputs
+from tests.engine.test_dustprofile import DEFECTS, H, W
+from tests.factories import grey_card, textured, to_u8, write_rgb
+
+
+def _profile_cmd(*args: str | Path):
+    return CliRunner().invoke(app, ["dust-profile", *map(str, args)], catch_exceptions=False)
+
+
+@pytest.fixture
+def sensor(tmp_path: Path) -> Path:
+    """A profile measured from a dusty grey card, the way a photographer would."""
+    card = add_dust(grey_card(H, W), np.random.default_rng(0), defects=DEFECTS).dusty
+    ref = write_rgb(tmp_path / "ref" / "card.png", to_u8(card))
+    result = _profile_cmd(ref, "--out", tmp_path / "sensor.npz")
+    assert result.exit_code == EXIT_OK, result.output
+    assert "3 dust spots from 1 frame(s)" in result.output
+    return tmp_path / "sensor.npz"
+
+
+def _shoot(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One textured frame with the sensor's dust: (clean, dusty, footprint)."""
+    clean = textured(H, W, seed=4)
+    d = add_dust(clean, np.random.default_rng(1), defects=DEFECTS)
+    write_rgb(root / "frame.png", to_u8(d.dusty))
+    return to_u8(clean), to_u8(d.dusty), (d.transmittance < 0.999).any(axis=2)
+
+
+def test_the_profile_is_divided_out_and_reported(tmp_path: Path, cli, sensor) -> None:
+    clean, dusty, foot = _shoot(tmp_path / "in")
+    out = tmp_path / "out"
+    args = (tmp_path / "in", "--out", out, "--strength", "0", "--dust-profile", sensor)
+    result, report = cli(*args, report=tmp_path / "r.json")
+    assert result.exit_code == EXIT_OK, result.output
+    entry = report["files"][0]
+    assert entry["profile"] == {"spots": 3} and entry["source_copied"] is False
+    assert report["settings"]["dust_profile"] == str(sensor.absolute())
+    got = cv2.imread(str(out / "frame.png"))[:, :, ::-1]
+    err = lambda a: np.square(a[foot].astype(float) - clean[foot]).sum()  # noqa: E731
+    assert err(got) < 0.2 * err(dusty)  # >= 80 % of the dust error gone, on texture
+    assert np.abs(got[~foot].astype(int) - dusty[~foot]).mean() < 0.2  # outside: <= 0.2/255
+
+    _, report = cli(*args, report=tmp_path / "r.json")
+    assert report["files"][0]["status"] == "skipped"  # same profile: done
+    one_spot = add_dust(grey_card(H, W), np.random.default_rng(0), defects=DEFECTS[:1]).dusty
+    write_rgb(tmp_path / "ref" / "card.png", to_u8(one_spot))
+    assert _profile_cmd(tmp_path / "ref", "-o", sensor).exit_code == EXIT_OK
+    _, report = cli(*args, report=tmp_path / "r.json")
+    assert report["files"][0]["status"] == "ok" and report["files"][0]["profile"] == {"spots": 1}
+
+
+def test_a_frame_of_another_shape_is_left_to_the_model(tmp_path: Path, cli, sensor) -> None:
+    write_rgb(tmp_path / "in" / "portrait.png", to_u8(textured(W, H, seed=2)))
+    args = (tmp_path / "in", "--out", tmp_path / "out", "--dust-profile", sensor)
+    result, report = cli(*args, report=tmp_path / "r.json")
+    assert result.exit_code == EXIT_OK, result.output
+    assert report["files"][0]["profile"] == {
+        "skipped": "frame 400x600 is not the profile's 600:400"
+    }
+
+
+@pytest.mark.parametrize("bad", ["damaged", "missing"])
+def test_a_bad_profile_stops_the_run_before_anything_is_written(tmp_path: Path, cli, bad) -> None:
+    _shoot(tmp_path / "in")
+    profile = tmp_path / "sensor.npz"
+    if bad == "damaged":
+        profile.write_bytes(b"PK\x03\x04 not really")
+    result, _ = cli(tmp_path / "in", "--out", tmp_path / "out", "--dust-profile", profile)
+    assert result.exit_code == EXIT_USAGE
+    assert ("cannot read dust profile" if bad == "damaged" else "is not a file") in result.output
+    assert not (tmp_path / "out").exists() or outputs(tmp_path / "out") == []
+
+
+def test_a_textured_reference_is_refused_in_words(tmp_path: Path) -> None:
+    ref = write_rgb(tmp_path / "scene.png", to_u8(textured(H, W, seed=1)))
+    result = _profile_cmd(ref, "--out", tmp_path / "sensor.npz")
+    assert result.exit_code == EXIT_USAGE and "not flat" in result.output
+    assert not (tmp_path / "sensor.npz").exists()
