@@ -14,6 +14,10 @@ dust, pooled over the frames:
 Also printed: how many spots each profile holds and how many of the true defects it covers.
 
     python benchmarks/dust_shoot.py data/photos/holdout [--size 3000x2000] [--sensitivity S]
+        [--figure docs/dust_profile_before_after.png]
+
+--figure: per frame (first six), the defect the model left most of, at 100 %: dusty | model |
+profile (reference) + model | clean truth | the error |x - clean| x 8 of the first three.
 """
 
 from __future__ import annotations
@@ -65,6 +69,37 @@ def _covered(profile: DustProfile, case: DustCase) -> int:
     )
 
 
+SIDE, GAP = 128, 4
+
+
+def _err(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.abs(a.astype(np.int16) - b).astype(np.float64)
+
+
+def _figure(cases: list[DustCase], methods: list[Callable], path: Path) -> None:
+    """Per frame, the defect the model left most of, at 100 %: the frames, then each
+    method's error |out - clean| x 8."""
+    rows = []
+    gap = np.full((SIDE, GAP, 3), 255, np.uint8)
+    for case in cases[:6]:
+        outs = [m(case.dusty.copy()) for m in methods]
+        worst = max(case.patches, key=lambda p: _err(outs[0][p.window], case.clean[p.window]).sum())
+        h, w = case.clean.shape[:2]
+        y0 = int(np.clip(worst.defect.y - SIDE / 2, 0, h - SIDE))
+        x0 = int(np.clip(worst.defect.x - SIDE / 2, 0, w - SIDE))
+        win = (slice(y0, y0 + SIDE), slice(x0, x0 + SIDE))
+        frames = [case.dusty[win], *(o[win] for o in outs), case.clean[win]]
+        errors = [
+            np.clip(_err(f, case.clean[win]) * 8, 0, 255).astype(np.uint8) for f in frames[:-1]
+        ]
+        tiles = frames + errors
+        rows.append(np.concatenate([x for t in tiles for x in (t, gap)][:-1], axis=1))
+    sep = np.full((GAP, rows[0].shape[1], 3), 255, np.uint8)
+    grid = np.concatenate([x for r in rows for x in (r, sep)][:-1], axis=0)
+    cv2.imwrite(str(path), grid[:, :, ::-1])
+    print(f"figure: {path} (dusty | model | profile + model | clean | their errors x 8)")
+
+
 def _score(name: str, cases: list[DustCase], method: Callable[[np.ndarray], np.ndarray]) -> None:
     p = pooled([score_case(c, method(c.dusty.copy()), None) for c in cases])
     print(
@@ -80,6 +115,7 @@ def main() -> int:
     ap.add_argument("--size", default="3000x2000")
     ap.add_argument("--sensitivity", type=float, default=DEFAULT_SENSITIVITY)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--figure", type=Path, default=None)
     args = ap.parse_args()
     loaded = photos_and_model(args.photos, args.model)
     if loaded is None:
@@ -130,6 +166,8 @@ def main() -> int:
     for name, prof in profiles.items():
         _score(f"profile ({name})", cases, with_profile(prof, False))
         _score(f"profile ({name}) + model", cases, with_profile(prof, True))
+    if args.figure:
+        _figure(cases, [run_model, with_profile(profiles["reference"], True)], args.figure)
     print(f"({time.perf_counter() - start:.0f} s)")
     return 0
 
