@@ -15,15 +15,13 @@ photo without dust is run too. Printed per photo and pooled:
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-from _setup import photos_and_model
+from _setup import dust_parser, photos_and_model
 
-from abpn_cli.batch.settings import DEFAULT_SENSITIVITY
 from abpn_cli.engine import RetouchOptions, retouch
 from abpn_cli.training.dust_eval import MethodResult, evaluate_dust, pooled
 
@@ -33,10 +31,7 @@ def _pct(x: float | None) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("photos", type=Path)
-    ap.add_argument("--model", type=Path, default=None)
-    ap.add_argument("--sensitivity", type=float, default=DEFAULT_SENSITIVITY)
+    ap = dust_parser(__doc__)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=None, help="first N photos only")
     ap.add_argument("--json", type=Path, default=None)

@@ -10,15 +10,13 @@ faintest) are cut out at 100 % (no resampling): dusty input | output | clean tru
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
-from _setup import photos_and_model
+from _setup import dust_parser, photos_and_model
 
-from abpn_cli.batch.settings import DEFAULT_SENSITIVITY
 from abpn_cli.engine import RetouchOptions, retouch
 from abpn_cli.training.dust_eval import make_case
 
@@ -49,11 +47,8 @@ def _crops(
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("photos", type=Path)
+    ap = dust_parser(__doc__)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--model", type=Path, default=None)
-    ap.add_argument("--sensitivity", type=float, default=DEFAULT_SENSITIVITY)
     ap.add_argument("--per-photo", type=int, default=2)
     ap.add_argument("--limit", type=int, default=6)
     ap.add_argument("--seed", type=int, default=0)

@@ -22,16 +22,14 @@ profile (reference) + model | clean truth | the error |x - clean| x 8 of the fir
 
 from __future__ import annotations
 
-import argparse
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
-from _setup import photos_and_model
+from _setup import dust_parser, photos_and_model
 
-from abpn_cli.batch.settings import DEFAULT_SENSITIVITY
 from abpn_cli.engine import RetouchOptions, retouch
 from abpn_cli.engine.dustprofile import (
     DustProfile,
@@ -109,11 +107,8 @@ def _score(name: str, cases: list[DustCase], method: Callable[[np.ndarray], np.n
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("photos", type=Path)
-    ap.add_argument("--model", type=Path, default=None)
+    ap = dust_parser(__doc__)
     ap.add_argument("--size", default="3000x2000")
-    ap.add_argument("--sensitivity", type=float, default=DEFAULT_SENSITIVITY)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--figure", type=Path, default=None)
     args = ap.parse_args()

@@ -12,15 +12,12 @@ error, the share removed, and the same for the spots on smooth backgrounds.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-from _setup import photos_and_model
+from _setup import dust_parser, photos_and_model
 
-from abpn_cli.batch.settings import DEFAULT_SENSITIVITY
 from abpn_cli.engine import RetouchOptions, retouch
 from abpn_cli.engine.geometry import choose_levels
 from abpn_cli.training.dust_eval import make_case
@@ -81,10 +78,7 @@ def _print_bins(rows: list[SpotRow], key: str, edges) -> None:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("photos", type=Path)
-    ap.add_argument("--model", type=Path, default=None)
-    ap.add_argument("--sensitivity", type=float, default=DEFAULT_SENSITIVITY)
+    ap = dust_parser(__doc__)
     ap.add_argument("--levels-delta", type=int, default=0, help="-1: a thumbnail twice as large")
     args = ap.parse_args()
     loaded = photos_and_model(args.photos, args.model)
