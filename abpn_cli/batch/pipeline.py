@@ -35,7 +35,7 @@ from abpn_cli.batch.queues import ByteBoundedQueue, Closed
 from abpn_cli.batch.report import EditSummary, FileResult
 from abpn_cli.batch.sidecars import sync_sidecar
 from abpn_cli.engine import retouch
-from abpn_cli.engine.dustprofile import DustProfile, apply_profile
+from abpn_cli.engine.dustprofile import DustProfile, aperture_note, apply_profile
 from abpn_cli.imaging import (
     ImageError,
     Photo,
@@ -45,6 +45,7 @@ from abpn_cli.imaging import (
     save_mask,
     save_photo,
 )
+from abpn_cli.imaging.exif import f_number
 
 READER_JOIN_SECONDS = 30.0  # a reader stuck on a dead network share is abandoned (read-only)
 
@@ -185,7 +186,9 @@ def _divide_profile(
         return photo, {"skipped": why}
     if not photo.pixels.flags.writeable:
         photo = dataclasses.replace(photo, pixels=photo.pixels.copy())
-    return photo, {"spots": apply_profile(photo.pixels, profile)}
+    done: dict[str, Any] = {"spots": apply_profile(photo.pixels, profile)}
+    note = aperture_note(profile, f_number(photo.meta.exif))
+    return photo, done if note is None else {**done, "note": note}
 
 
 def _write_reason(exc: BaseException) -> str:

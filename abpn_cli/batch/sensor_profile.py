@@ -7,7 +7,7 @@ sensor coordinates); the measuring is `engine.dustprofile`; the file is written 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ from abpn_cli.engine.dustprofile import (
 )
 from abpn_cli.exitcodes import EXIT_FAILED, EXIT_USAGE, ExitRule
 from abpn_cli.imaging import SUPPORTED_SUFFIXES, ImageError, read_photo
+from abpn_cli.imaging.exif import f_number
 
 PROFILE_EXITS = (
     ExitRule(DustProfileError, EXIT_USAGE),
@@ -55,16 +56,23 @@ def reference_files(given: Sequence[Path]) -> list[Path]:
     return files
 
 
-def _pixels(files: Sequence[Path]) -> Iterator[np.ndarray]:
+def _pixels(files: Sequence[Path], apertures: list[float]) -> Iterator[np.ndarray]:
+    """Each frame's pixels, one at a time; their EXIF apertures go into `apertures`."""
     for path in files:
         try:
-            yield read_photo(path).pixels
+            photo = read_photo(path)
         except ImageError as exc:
             raise DustProfileError(f"cannot use {path} as a reference: {exc}") from exc
+        if (f := f_number(photo.meta.exif)) is not None:
+            apertures.append(f)
+        yield photo.pixels
 
 
 def run_dust_profile(settings: ProfileSettings) -> DustProfile:
     """Measure, write OUT atomically, return the profile (for the summary)."""
-    profile = build_profile(_pixels(reference_files(settings.frames)))
+    apertures: list[float] = []
+    profile = build_profile(_pixels(reference_files(settings.frames), apertures))
+    if apertures:
+        profile = replace(profile, f_number=float(np.median(apertures)))
     atomic_write_bytes(settings.out, profile_bytes(profile))
     return profile

@@ -45,6 +45,8 @@ MAX_GAIN = 2.0  # no correction brightens by more (t >= 0.5)
 MAX_FRAMES = 24  # frames used for the median (evenly chosen); memory ~12 MB per frame
 BRIGHT_LEVEL = 0.02  # residual above this is scene detail: dust only darkens
 MAX_BRIGHT_SHARE = 0.004  # ... and a usable residual has almost none of it
+APERTURE_STOPS = 1.2  # a frame further from the reference's aperture gets a note (one
+# nominal stop, f/11 -> f/16, is 1.08 by the numbers)
 ASPECT_TOLERANCE = 0.01  # a frame's aspect must match the profile's (same sensor, same crop)
 FORMAT = "abpn-dust-profile/1"
 
@@ -74,6 +76,7 @@ class DustProfile:
     height: int
     frames: int  # how many frames it was measured from
     spots: tuple[ProfileSpot, ...]
+    f_number: float | None = None  # the reference's aperture (EXIF), when it said
     sha256: str = ""  # of the file it was read from (what a batch's resume compares)
 
     def matches(self, width: int, height: int) -> bool:
@@ -229,6 +232,7 @@ def profile_bytes(profile: DustProfile) -> bytes:
         buf,
         format=np.array(FORMAT),
         size=np.array([profile.width, profile.height, profile.frames], np.int32),
+        f_number=np.array(np.nan if profile.f_number is None else profile.f_number),
         boxes=np.array([s.box for s in profile.spots], np.float64).reshape(-1, 4),
         shapes=shapes,
         values=np.concatenate(flat).astype(np.float32) if flat else np.zeros(0, np.float32),
@@ -244,6 +248,7 @@ def load_profile(path: Path) -> DustProfile:
             if str(z["format"]) != FORMAT:
                 raise DustProfileError(f"{path} is a {z['format']} file, not {FORMAT}")
             width, height, frames = (int(v) for v in z["size"])
+            f_num = float(z["f_number"]) if "f_number" in z.files else float("nan")
             boxes, shapes, values = z["boxes"], z["shapes"], z["values"]
     except DustProfileError:
         raise
@@ -257,4 +262,24 @@ def load_profile(path: Path) -> DustProfile:
         log_t = values[start:end].reshape(h, w)
         spots.append(ProfileSpot(tuple(float(v) for v in box), log_t))
         start = end
-    return DustProfile(width, height, frames, tuple(spots), hashlib.sha256(raw).hexdigest())
+    f_number = None if np.isnan(f_num) else f_num
+    return DustProfile(
+        width, height, frames, tuple(spots), f_number, hashlib.sha256(raw).hexdigest()
+    )
+
+
+def aperture_note(profile: DustProfile, f_number: float | None) -> str | None:
+    """Why a frame's correction may be off: shot more than APERTURE_STOPS from the
+    reference's aperture, its shadows are larger and fainter (wider open) or smaller and
+    darker than those measured. None when close, or when either aperture is unknown."""
+    ref = profile.f_number
+    if ref is None or f_number is None or ref <= 0 or f_number <= 0:
+        return None
+    stops = 2.0 * float(np.log2(f_number / ref))
+    if abs(stops) <= APERTURE_STOPS:
+        return None
+    how = "larger and fainter" if stops < 0 else "smaller and darker"
+    return (
+        f"reference at f/{ref:g}, this frame at f/{f_number:g} ({abs(stops):.1f} stops): "
+        f"its dust shadows are {how} than measured"
+    )

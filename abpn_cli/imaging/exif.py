@@ -26,6 +26,7 @@ from abpn_cli.imaging.ifd import (
 
 EXIF_IFD, GPS_IFD, INTEROP_IFD = 0x8769, 0x8825, 0xA005
 MAKERNOTE = 0x927C
+FNUMBER = 0x829D  # in the Exif sub-IFD, RATIONAL
 ORIENTATION = 0x0112
 XMP_TAG, IPTC_TAG, PHOTOSHOP_TAG, ICC_TAG = 700, 33723, 34377, 34675
 MAX_JPEG_EXIF = 65533 - 6  # APP1 payload limit minus the "Exif\0\0" header
@@ -156,6 +157,25 @@ def orientation(block: bytes | None) -> int | None:
     except (IfdError, struct.error):
         return None
     return value if value is not None and 1 <= value <= 8 else None
+
+
+def f_number(block: bytes | None) -> float | None:
+    """The EXIF FNumber (the aperture a frame was shot at), or None when absent or unreadable.
+    Dust shadows grow and soften as the aperture opens, so a dust profile records it."""
+    if not block:
+        return None
+    try:
+        src = BytesSource(block)
+        header = read_header(src)
+        entries, _ = read_ifd(src, header, header.first_ifd)
+        sub = _sub_ifd(src, header, entries, EXIF_IFD)
+        entry = next((e for e in sub.entries if e.tag == FNUMBER), None) if sub else None
+        if entry is None or entry.type != 5 or len(entry.data) < 8:
+            return None
+        num, den = struct.unpack(f"{header.byteorder}II", entry.data[:8])
+    except (IfdError, struct.error):
+        return None
+    return num / den if den and num else None
 
 
 def graft_entries(block: bytes, drop: frozenset[int]) -> tuple[str, list[Entry]]:

@@ -17,6 +17,7 @@ from abpn_cli.training.dust import add_dust
 from tests.batch.conftest import outputs
 from tests.engine.test_dustprofile import DEFECTS, H, W
 from tests.factories import grey_card, textured, to_u8, write_rgb
+from tests.imaging.helpers import exif_block, write_jpeg
 
 
 def _profile_cmd(*args: str | Path):
@@ -73,6 +74,22 @@ def test_a_frame_of_another_shape_is_left_to_the_model(tmp_path: Path, cli, sens
     assert report["files"][0]["profile"] == {
         "skipped": "frame 400x600 is not the profile's 600:400"
     }
+
+
+def test_a_frame_shot_wide_open_says_the_reference_was_stopped_down(tmp_path: Path, cli) -> None:
+    reference = add_dust(grey_card(H, W), np.random.default_rng(0), defects=DEFECTS).dusty
+    write_jpeg(
+        tmp_path / "ref.jpg", to_u8(reference), exif=exif_block(f_number=(16, 1)), quality=98
+    )
+    assert _profile_cmd(tmp_path / "ref.jpg", "-o", tmp_path / "s.npz").exit_code == EXIT_OK
+    frame = add_dust(textured(H, W, seed=4), np.random.default_rng(1), defects=DEFECTS).dusty
+    (tmp_path / "in").mkdir()
+    write_jpeg(tmp_path / "in" / "f.jpg", to_u8(frame), exif=exif_block(f_number=(28, 10)))
+    args = (tmp_path / "in", "--out", tmp_path / "out", "--dust-profile", tmp_path / "s.npz")
+    _, report = cli(*args, report=tmp_path / "r.json")
+    profile = report["files"][0]["profile"]
+    assert profile["spots"] >= 1
+    assert profile["note"].startswith("reference at f/16, this frame at f/2.8 (5.0 stops)")
 
 
 @pytest.mark.parametrize("bad", ["damaged", "missing"])

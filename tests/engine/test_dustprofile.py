@@ -4,6 +4,7 @@ refuses frames it cannot measure, and its file reads back exactly or fails in wo
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 
 from abpn_cli.engine.dustprofile import (
     DustProfileError,
+    aperture_note,
     apply_profile,
     build_profile,
     load_profile,
@@ -114,3 +116,23 @@ def test_a_damaged_file_is_an_error_in_words(profile, tmp_path, damage) -> None:
     path.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"not a profile")
     with pytest.raises(DustProfileError, match="cannot read dust profile"):
         load_profile(path)
+
+
+@pytest.mark.parametrize(
+    ("reference", "frame", "says"),
+    [(16.0, 4.0, "4.0 stops): its dust shadows are larger and fainter"),
+     (4.0, 16.0, "smaller and darker"), (16.0, 11.0, None), (16.0, None, None), (None, 4.0, None)],
+)  # fmt: skip
+def test_a_frame_far_from_the_references_aperture_gets_a_note(
+    profile, reference, frame, says
+) -> None:
+    note = aperture_note(dataclasses.replace(profile, f_number=reference), frame)
+    assert note is None if says is None else says in note
+
+
+def test_the_reference_aperture_survives_the_file(profile, tmp_path) -> None:
+    path = tmp_path / "sensor.npz"
+    path.write_bytes(profile_bytes(dataclasses.replace(profile, f_number=11.0)))
+    assert load_profile(path).f_number == 11.0
+    path.write_bytes(profile_bytes(profile))
+    assert load_profile(path).f_number is None

@@ -45,7 +45,9 @@ def icc_profile() -> bytes:
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
-def exif_block(orientation: int = 1, makernote: bytes = MAKERNOTE) -> bytes:
+def exif_block(
+    orientation: int = 1, makernote: bytes = MAKERNOTE, f_number: tuple[int, int] = (28, 10)
+) -> bytes:
     """A camera-like EXIF block (big-endian, piexif) without the "Exif\\0\\0" prefix."""
     zeroth = {
         piexif.ImageIFD.Make: b"TestMaker",
@@ -60,7 +62,7 @@ def exif_block(orientation: int = 1, makernote: bytes = MAKERNOTE) -> bytes:
     exif = {
         piexif.ExifIFD.DateTimeOriginal: b"2024:05:06 07:08:09",
         piexif.ExifIFD.ExposureTime: (1, 250),
-        piexif.ExifIFD.FNumber: (28, 10),
+        piexif.ExifIFD.FNumber: f_number,
         piexif.ExifIFD.ISOSpeedRatings: 400,
         piexif.ExifIFD.MakerNote: makernote,
         piexif.ExifIFD.UserComment: b"ASCII\0\0\0hello",
