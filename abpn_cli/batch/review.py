@@ -147,11 +147,22 @@ def _file_card(entry: dict[str, Any], pics: dict[str, Any]) -> str:
         f'<div class="fig">{entry.get("spots", 0)} spots, mean change '
         f"{pics['change']:.3f}/255{untouched}, {entry.get('seconds', 0):.1f} s, "
         f"{_esc(entry.get('status'))}</div>"
-        f'<div class="pair"><img src="img/{pics["before"]}" alt="before">'
+        + _profile_line(entry.get("profile"))
+        + f'<div class="pair"><img src="img/{pics["before"]}" alt="before">'
         f'<img src="img/{pics["after"]}" alt="after, spots ringed"></div>'
         + (f'<div class="crops">{crops}</div>' if crops else "")
         + "</div>"
     )
+
+
+def _profile_line(profile: dict[str, Any] | None) -> str:
+    """--dust-profile's part: shadows divided out, or why not, and any aperture note."""
+    if not profile:
+        return ""
+    if "skipped" in profile:
+        return f'<div class="fig bad">dust profile not applied: {_esc(profile["skipped"])}</div>'
+    note = f' <span class="bad">({_esc(profile["note"])})</span>' if profile.get("note") else ""
+    return f'<div class="fig">{profile.get("spots", 0)} sensor dust spots divided out{note}</div>'
 
 
 def _failures(entries: list[dict[str, Any]]) -> str:

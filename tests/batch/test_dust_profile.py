@@ -56,6 +56,9 @@ def test_the_profile_is_divided_out_and_reported(tmp_path: Path, cli, sensor) ->
     err = lambda a: np.square(a[foot].astype(float) - clean[foot]).sum()  # noqa: E731
     assert err(got) < 0.2 * err(dusty)  # >= 80 % of the dust error gone, on texture
     assert np.abs(got[~foot].astype(int) - dusty[~foot]).mean() < 0.2  # outside: <= 0.2/255
+    page = CliRunner().invoke(app, ["review", str(out)], catch_exceptions=False)
+    assert page.exit_code == EXIT_OK, page.output
+    assert "3 sensor dust spots divided out" in (out / "_review" / "index.html").read_text()
 
     _, report = cli(*args, report=tmp_path / "r.json")
     assert report["files"][0]["status"] == "skipped"  # same profile: done
