@@ -23,7 +23,7 @@ DEFAULT_QUEUE_FRAMES = 2
 DEFAULT_TILE = RetouchOptions().tile  # the engine's measured default
 # The batch default: drop the edits the model is least sure of (the engine's own default,
 # 1.0, applies everything the model proposes, which is what training and eval measure).
-DEFAULT_SENSITIVITY = 0.3
+DEFAULT_SENSITIVITY = 0.05
 
 # a bad option is one unwrapped line (cron logs get grepped), nothing written
 SETTINGS_EXITS = (ExitRule(BatchUsageError, EXIT_USAGE, lambda exc: f"error: {exc}"),)
