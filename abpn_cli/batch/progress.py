@@ -138,6 +138,9 @@ class ConsoleUI:
             self._line(f"{prefix}failed: {source}: {result.error}", self.stderr)
         elif not self.quiet and self._progress is None:
             on = f" on {result.worker}" if result.worker else ""  # --cluster ray
+            profile = (result.edit.profile or {}) if result.edit else {}
+            if "spots" in profile:  # --dust-profile
+                on += f", {profile['spots']} sensor dust spots divided out"
             self._line(
                 f"{count} {result.status:<7} {source} -> {result.output} "
                 f"({result.seconds:.2f} s{on})",

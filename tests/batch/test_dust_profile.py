@@ -52,6 +52,8 @@ def test_the_profile_is_divided_out_and_reported(tmp_path: Path, cli, sensor) ->
     entry = report["files"][0]
     assert entry["profile"] == {"spots": 3} and entry["source_copied"] is False
     assert report["settings"]["dust_profile"] == str(sensor.absolute())
+    assert "(3 sensor dust spots divided out)" not in result.output  # seconds come first
+    assert "s, 3 sensor dust spots divided out)" in result.output
     got = cv2.imread(str(out / "frame.png"))[:, :, ::-1]
     err = lambda a: np.square(a[foot].astype(float) - clean[foot]).sum()  # noqa: E731
     assert err(got) < 0.2 * err(dusty)  # >= 80 % of the dust error gone, on texture
