@@ -150,7 +150,7 @@ def _run(
         return _finish(settings, ui, info, results, INTERRUPTED, started, EXIT_INTERRUPTED)
     info = _ModelInfo(model.path, model.sha256)
     try:
-        profile = load_profile(settings.dust_profile) if settings.dust_profile else None
+        profile = _read_profile(settings)
     except DustProfileError as exc:
         results = _unprocessed(plan.jobs, "the dust profile could not be read")
         return _finish(settings, ui, info, results, None, started, EXIT_USAGE, str(exc))
@@ -176,6 +176,11 @@ def _run(
         lock.release()
     code = _exit_code(results, stop.reason)
     return _finish(settings, ui, info, results + _not_photos(plan), stop.reason, started, code)
+
+
+def _read_profile(settings: BatchSettings) -> DustProfile | None:
+    """--dust-profile, read once per run (before OUT is touched); raises DustProfileError."""
+    return load_profile(settings.dust_profile) if settings.dust_profile else None
 
 
 def _lock_out(settings: BatchSettings, plan: Plan) -> tuple[OutLock, tuple[str, str] | None]:
@@ -367,7 +372,7 @@ def _dry_run(settings: BatchSettings, plan: Plan, ui: BatchUI) -> BatchOutcome:
             EXIT_ENVIRONMENT, message=f"cannot read model {path}: {exc}", dry_run=True
         )
     try:
-        profile = load_profile(settings.dust_profile) if settings.dust_profile else None
+        profile = _read_profile(settings)
     except DustProfileError as exc:
         return BatchOutcome(EXIT_USAGE, message=str(exc), dry_run=True)
     state = read_journal(plan.state_dir / JOURNAL_NAME)

@@ -21,11 +21,13 @@ from abpn_cli.engine.dustprofile import (
     build_profile,
     profile_bytes,
 )
-from abpn_cli.exitcodes import EXIT_FAILED, EXIT_USAGE, ExitRule
+from abpn_cli.exitcodes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, ExitRule
 from abpn_cli.imaging import SUPPORTED_SUFFIXES, ImageError, read_photo
 from abpn_cli.imaging.exif import f_number
+from abpn_cli.imaging.jpeg import ACCEPT_HINT
 
 PROFILE_EXITS = (
+    ExitRule(KeyboardInterrupt, EXIT_INTERRUPTED, lambda _: "interrupted; no profile written"),
     ExitRule(DustProfileError, EXIT_USAGE),
     ExitRule(OSError, EXIT_FAILED, lambda exc: f"error: {describe_os_error(exc)}"),
 )
@@ -62,7 +64,8 @@ def _pixels(files: Sequence[Path], apertures: list[float]) -> Iterator[np.ndarra
         try:
             photo = read_photo(path)
         except ImageError as exc:
-            raise DustProfileError(f"cannot use {path} as a reference: {exc}") from exc
+            why = str(exc).removesuffix(ACCEPT_HINT)  # retouch's option, not this command's
+            raise DustProfileError(f"cannot use {path} as a reference: {why}") from exc
         if (f := f_number(photo.meta.exif)) is not None:
             apertures.append(f)
         yield photo.pixels

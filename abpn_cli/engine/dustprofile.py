@@ -3,10 +3,11 @@
 Why: a particle on the sensor darkens the same place of every frame of a shoot by the same
 factor (at one aperture). The model has to find each spot anew in each photo and misses it on
 texture (foliage, fabric), where the eye barely sees it but the light is still missing. Measured
-once -- from a flat reference frame (a plain wall or the sky, stopped down: the workflow of
-Capture One's LCC and Canon's Dust Delete Data) or from many varied frames of the shoot, where
-the per-pixel median keeps what stays and drops the scene -- the shadow's transmittance t is
-known, and dividing it out restores the texture under the spot whatever the background.
+once from a flat reference frame (a plain wall, a grey card or the sky, stopped down: the
+workflow of Capture One's LCC and Canon's Dust Delete Data; several are combined by their
+per-pixel median), the shadow's transmittance t is known, and dividing it out restores the
+texture under the spot whatever the background. Ordinary photos of the shoot are refused:
+their median keeps too much scene (docs/DUST.md has the figures).
 
 Estimate, on a grey working copy (long side WORK_SIDE) in log linear light L:
   background B = normalised Gaussian convolution of L (sigma BG_SIGMA of the long side) with
@@ -32,6 +33,7 @@ import cv2
 import numpy as np
 
 from abpn_cli.imaging.colour import linear_to_srgb, srgb_to_linear
+from abpn_cli.imaging.pixels import max_value
 
 WORK_SIDE = 2048  # long side of the working copy (a 6K frame: 3 px per working pixel)
 BG_SIGMA = 0.012  # background blur, of the long side (wider than the largest dust's radius)
@@ -81,14 +83,17 @@ class DustProfile:
 
     def matches(self, width: int, height: int) -> bool:
         """Same aspect as the frames it was measured on (rotated or cropped frames are not)."""
-        return abs(width / height - self.width / self.height) <= ASPECT_TOLERANCE * (
-            self.width / self.height
-        )
+        return _same_aspect((width, height), (self.width, self.height))
+
+
+def _same_aspect(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """(w, h) pairs of one aspect within ASPECT_TOLERANCE: one sensor, one crop."""
+    return abs(a[0] / a[1] - b[0] / b[1]) <= ASPECT_TOLERANCE * b[0] / b[1]
 
 
 def _grey_log(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """(H, W, 3) uint8/uint16 -> (h, w) float32 log linear grey at `size` = (w, h)."""
-    scale = 65535.0 if pixels.dtype == np.uint16 else 255.0
+    scale = max_value(pixels.dtype)
     small = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA).astype(np.float32) / scale
     lin = srgb_to_linear(small).mean(axis=2)
     return np.log(lin + LIN_EPS)
@@ -165,7 +170,7 @@ def build_profile(frames: Iterable[np.ndarray]) -> DustProfile:
         if size is None:
             k = min(1.0, WORK_SIDE / max(h, w))
             size = (max(8, round(w * k)), max(8, round(h * k)))
-        elif abs(w / h - size[0] / size[1]) > ASPECT_TOLERANCE * size[0] / size[1]:
+        elif not _same_aspect((w, h), size):
             raise DustProfileError(
                 f"frames of one shape are needed: a {w}x{h} frame among {size[0]}:{size[1]}"
             )
@@ -206,7 +211,7 @@ def apply_profile(pixels: np.ndarray, profile: DustProfile) -> int:
             f"the dust profile is for {profile.width}:{profile.height} frames, not {width}x{height}"
             " (rotated or cropped?)"
         )
-    scale = 65535.0 if pixels.dtype == np.uint16 else 255.0
+    scale = max_value(pixels.dtype)
     changed = 0
     for spot in profile.spots:
         x0, y0, x1, y1 = _full_window(spot, width, height)
@@ -215,7 +220,8 @@ def apply_profile(pixels: np.ndarray, profile: DustProfile) -> int:
         lin = srgb_to_linear(window.astype(np.float32) / scale)
         fixed = linear_to_srgb(lin * np.exp(-log_t)[:, :, None])
         new = np.clip(np.round(fixed * scale), 0, scale).astype(pixels.dtype)
-        new[log_t > -1e-5] = window[log_t > -1e-5]
+        clear = log_t > -1e-5  # t rounds to 1: the pixel stays as it was
+        new[clear] = window[clear]
         if not np.array_equal(new, window):
             changed += 1
             window[...] = new

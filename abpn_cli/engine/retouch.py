@@ -43,10 +43,10 @@ from abpn_cli.engine.tiles import (
     down_tiled,
     half_tile,
     inner,
-    max_value,
     to_pixels,
     to_tensor,
 )
+from abpn_cli.imaging.pixels import max_value
 from abpn_cli.model.blend import (
     NEUTRAL_BLEND,  # written for skipped tiles in the blend dump
     blend_apply,

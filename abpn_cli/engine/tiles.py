@@ -16,14 +16,6 @@ from abpn_cli.engine.modelfile import LoadedModel
 HALO = 8  # level-0 pixels; the expand + refine chain reaches 5, keep it even and spare
 
 
-def max_value(dtype: np.dtype) -> float:
-    if dtype == np.uint8:
-        return 255.0
-    if dtype == np.uint16:
-        return 65535.0
-    raise ValueError(f"unsupported pixel dtype {dtype}: expected uint8 or uint16")
-
-
 def to_tensor(block: np.ndarray, scale: float, model: LoadedModel) -> Tensor:
     t = torch.from_numpy(np.ascontiguousarray(block)).to(model.device)
     t = t.permute(2, 0, 1).unsqueeze(0).to(model.dtype) * (1.0 / scale)

@@ -7,6 +7,15 @@ import numpy as np
 from abpn_cli.imaging.errors import ImageError
 
 
+def max_value(dtype: np.dtype) -> float:
+    """Full scale of a pixel dtype (the engine's and the dust profile's float conversions)."""
+    if dtype == np.uint8:
+        return 255.0
+    if dtype == np.uint16:
+        return 65535.0
+    raise ValueError(f"unsupported pixel dtype {dtype}: expected uint8 or uint16")
+
+
 def _megapixels(n: int) -> str:
     """1600, 20.4, 0.0012: whole numbers for big counts, two significant digits for tiny."""
     mp = n / 1e6

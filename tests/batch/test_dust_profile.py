@@ -114,3 +114,12 @@ def test_a_textured_reference_is_refused_in_words(tmp_path: Path) -> None:
     result = _profile_cmd(ref, "--out", tmp_path / "sensor.npz")
     assert result.exit_code == EXIT_USAGE and "not flat" in result.output
     assert not (tmp_path / "sensor.npz").exists()
+
+
+def test_a_damaged_reference_is_named_without_retouchs_hint(tmp_path: Path) -> None:
+    ref = write_jpeg(tmp_path / "card.jpg", to_u8(grey_card(H, W)))
+    ref.write_bytes(ref.read_bytes()[:3000])  # truncated, as a card pulled too early leaves it
+    result = _profile_cmd(ref, "--out", tmp_path / "sensor.npz")
+    assert result.exit_code == EXIT_USAGE
+    assert "cannot use" in result.output and "truncated JPEG" in result.output
+    assert "--accept-damaged" not in result.output and not (tmp_path / "sensor.npz").exists()
