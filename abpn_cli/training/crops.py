@@ -241,38 +241,73 @@ class PairCropDataset(Dataset):
     ) -> None:
         if not pairs:
             raise ValueError("PairCropDataset needs at least one pair")
-        self.crop, self.length, self.seed, self.epoch = crop, length, seed, 0
-        self.scale, self.augment = scale, augment
-        self.uniform_fraction = uniform_fraction
-        self.diff_threshold, self.region_sigma = diff_threshold, region_sigma
+        self._configure(crop, length, seed, scale, uniform_fraction, diff_threshold, region_sigma)
+        self.augment = augment
         sizes = [image_size(Path(b)) for b, _ in pairs]
         wanted = [max_side or max(sz) for sz in sizes]
         plan = _plan_long_sides(sizes, wanted, crop, 4, max_mb)  # two uint16 images
-        self.pairs: list[tuple[Path, Path]] = []
-        self.images: list[tuple[np.ndarray, np.ndarray]] = []
-        self.weights: list[np.ndarray | None] = []  # cumulative difference mass per grid cell
-        self.grids: list[tuple[int, int]] = []
         self.skipped = [pr for pr, ln in zip(pairs, plan, strict=True) if ln is None]
         if self.skipped:
             warnings.warn(
                 f"{len(self.skipped)} pair(s) left out to stay under max_mb={max_mb}", stacklevel=2
             )
         for (bp, ap), ln in zip(pairs, plan, strict=True):
-            if ln is None:
-                continue
-            b, a = load_pair(Path(bp), Path(ap), ln)
-            if min(b.shape[:2]) < crop:
-                target = math.ceil(crop * max(b.shape[:2]) / min(b.shape[:2]))
-                b, a = resize_long(b, target), resize_long(a, target)
-            diff = np.abs(b - a).max(axis=2)
-            diff[diff <= diff_threshold] = 0.0
-            gh, gw = _grid_shape(diff.shape)
-            mass = cv2.resize(diff, (gw, gh), interpolation=cv2.INTER_AREA).astype(np.float64)
-            total = mass.sum()
-            self.weights.append(np.cumsum(mass.ravel()) / total if total > 0 else None)
-            self.grids.append((gh, gw))
-            self.pairs.append((Path(bp), Path(ap)))
-            self.images.append((_to_u16(b), _to_u16(a)))
+            if ln is not None:
+                self._add(*load_pair(Path(bp), Path(ap), ln))
+
+    @classmethod
+    def from_images(
+        cls,
+        images: Sequence[tuple[np.ndarray, np.ndarray]],
+        crop: int = 512,
+        length: int = 1000,
+        seed: int = 0,
+        augment: bool = True,
+    ) -> PairCropDataset:
+        """Pairs already decoded: (before, after) float32 RGB in [0, 1] of one size each, as
+        `abpn learn` holds its checked exemplars (no disk round trip, no second decode)."""
+        if not images:
+            raise ValueError("PairCropDataset needs at least one pair")
+        ds = cls.__new__(cls)
+        ds._configure(crop, length, seed, (0.5, 1.0), 0.3, 0.02, 2.0)
+        ds.augment, ds.skipped = augment, []
+        for before, after in images:
+            if before.shape != after.shape:
+                raise ValueError(f"pair sizes differ: {before.shape} vs {after.shape}")
+            ds._add(before, after)
+        return ds
+
+    def _configure(
+        self,
+        crop: int,
+        length: int,
+        seed: int,
+        scale: tuple[float, float],
+        uniform_fraction: float,
+        diff_threshold: float,
+        region_sigma: float,
+    ) -> None:
+        self.crop, self.length, self.seed, self.epoch = crop, length, seed, 0
+        self.scale, self.uniform_fraction = scale, uniform_fraction
+        self.diff_threshold, self.region_sigma = diff_threshold, region_sigma
+        self.images: list[tuple[np.ndarray, np.ndarray]] = []
+        self.weights: list[np.ndarray | None] = []  # cumulative difference mass per grid cell
+        self.grids: list[tuple[int, int]] = []
+
+    def _add(self, b: np.ndarray, a: np.ndarray) -> None:
+        """Keep one pair as uint16 (upscaled if its short side is below the crop), with the
+        grid of difference mass that crop centres are drawn from."""
+        if min(b.shape[:2]) < self.crop:
+            target = math.ceil(self.crop * max(b.shape[:2]) / min(b.shape[:2]))
+            b, a = resize_long(b, target), resize_long(a, target)
+        diff = np.abs(b - a).max(axis=2)
+        diff[diff <= self.diff_threshold] = 0.0
+        gh, gw = _grid_shape(diff.shape)
+        mass = cv2.resize(diff, (gw, gh), interpolation=cv2.INTER_AREA).astype(np.float64)
+        total = mass.sum()
+        self.weights.append(np.cumsum(mass.ravel()) / total if total > 0 else None)
+        self.grids.append((gh, gw))
+        self.images.append((_to_u16(b), _to_u16(a)))
 
     @property
     def nbytes(self) -> int:

@@ -6,7 +6,8 @@ What it does, in order:
    measurements behind them are there): unreadable or absurdly large files, different sizes,
    a different photo, the same photo shifted, and no edit at all, each a clear
    :class:`PairCheckError`. Both sides are decoded alike at ``max_side``, and those arrays
-   are what the trainer gets (16-bit PNGs in the run folder).
+   are what the trainer crops (``train(..., exemplars=ExemplarPairs(...))``: no files
+   written, no second decode).
 2. **Held-out check** (:mod:`~abpn_cli.training.learn_models`): with >= 3 pairs the last one
    (input order; sorted by name for a folder) is held out of training, and the engine's
    output on it (whole image, downscaled to a 1024-px long side, exactly `abpn retouch`'s code
@@ -37,20 +38,18 @@ to the true edit; doing nothing: 11.2e-4):
   starting from scratch has no time to become useful in ~100 steps and adds its own
   forward/backward pass to every step.
 
-Length: this file is just over 400 lines because the decisions above live with the code they
+Length: this file is near 400 lines because the decisions above live with the code they
 set; the run itself is a list of stages, none over ~35 lines.
 """
 
 from __future__ import annotations
 
-import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import cv2
 import numpy as np
 import torch
 
@@ -76,6 +75,7 @@ from abpn_cli.training.learn_models import (
 )
 from abpn_cli.training.learn_settings import LearnSettings
 from abpn_cli.training.pair_checks import PairInfo, check_pairs
+from abpn_cli.training.train_data import ExemplarPairs
 
 if TYPE_CHECKING:
     from abpn_cli.training.train_settings import TrainSettings
@@ -159,23 +159,6 @@ class _Job:
 # --------------------------------------------------------------------------- learn
 
 
-def _write_exemplars(pairs: Sequence[PairInfo], folder: Path) -> Path:
-    """The checked pairs as 16-bit PNGs at max_side, DIR/{before,after}/NN_<before stem>.png,
-    for the trainer: both sides decoded alike (data.load_rgb_uniform), each decoded once."""
-    if folder.exists():
-        shutil.rmtree(folder)
-    for i, info in enumerate(pairs):
-        assert info.images is not None
-        name = f"{i:02d}_{info.before.stem}.png"
-        for side, img in zip(("before", "after"), info.images, strict=True):
-            dest = folder / side / name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            u16 = (np.clip(img, 0.0, 1.0) * 65535.0 + 0.5).astype(np.uint16)[:, :, ::-1]
-            if not cv2.imwrite(str(dest), u16, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
-                raise LearnError(f"cannot write {dest}")
-    return folder
-
-
 def run_dir_for(out: Path) -> Path:
     """Where the run's previews and exemplar links go: `learned.pt` -> `learned.run/`."""
     return out.with_name(out.stem + ".run")
@@ -225,17 +208,18 @@ def _learn(job: _Job) -> LearnReport:
     train_infos = _check_pairs(job)
     if job.held is not None:
         _score_base(job, job.held)
-    pairs_dir = _prepare_run_dir(job, train_infos)
+    _prepare_run_dir(job)
     thumb, crop = _crop_size(job.base, job.settings.levels)
     max_seconds = _loop_seconds(job)
-    train_settings = _train_settings(job, pairs_dir, crop, max_seconds)
+    train_settings = _train_settings(job, crop, max_seconds)
     job.status(
         f"learning from {len(train_infos)} pair(s): crop {crop}, l={job.settings.levels}, batch "
         f"{job.settings.batch}, lr {job.settings.lr:g}, "
         + (f"{max_seconds:.0f} s" if max_seconds is not None else f"{job.settings.steps} steps")
         + f", {job.settings.threads} thread(s)"
     )
-    report = _run_training(job, train_settings)
+    exemplars = ExemplarPairs(tuple(info.images for info in train_infos if info.images))
+    report = _run_training(job, train_settings, exemplars)
     assert report.model is not None  # _run_training raises otherwise
     model = at_thumbnail(report.model, thumb)
     if job.heldout is not None and job.held_images is not None:
@@ -279,12 +263,12 @@ def _score_learned(
     )
 
 
-def _prepare_run_dir(job: _Job, train_infos: list[PairInfo]) -> Path:
-    """A run folder without an earlier run's checkpoints, and the training pairs in it."""
+def _prepare_run_dir(job: _Job) -> None:
+    """A run folder without an earlier run's checkpoints (the pairs stay in memory: the
+    trainer crops the checked images themselves, train_data.ExemplarPairs)."""
     job.run_dir.mkdir(parents=True, exist_ok=True)
     for stale in ("last.ckpt", "best.ckpt"):
         (job.run_dir / stale).unlink(missing_ok=True)
-    return _write_exemplars(train_infos, job.run_dir / "exemplars")
 
 
 def _crop_size(base: ABPN, levels: int) -> tuple[int, int]:
@@ -318,16 +302,13 @@ def _loop_seconds(job: _Job) -> float | None:
     return max_seconds
 
 
-def _train_settings(
-    job: _Job, pairs_dir: Path, crop: int, max_seconds: float | None
-) -> TrainSettings:
+def _train_settings(job: _Job, crop: int, max_seconds: float | None) -> TrainSettings:
     """The trainer's settings for fine-tuning the base on the exemplars."""
     from abpn_cli.training.train_settings import TrainSettings
 
     s = job.settings
     return TrainSettings(
         out=job.run_dir,
-        pairs=pairs_dir,
         crop=crop,
         levels=s.levels,
         batch=s.batch,
@@ -366,13 +347,15 @@ def _on_train(job: _Job) -> Callable[[TrainEvent], None]:
     return on_train
 
 
-def _run_training(job: _Job, train_settings: TrainSettings) -> TrainReport:
+def _run_training(
+    job: _Job, train_settings: TrainSettings, exemplars: ExemplarPairs
+) -> TrainReport:
     """Train; its usage errors are learn's, Ctrl-C is LearnInterrupted (no model written)."""
     from abpn_cli.training.train_settings import TrainUsageError
     from abpn_cli.training.trainer import train
 
     try:
-        report = train(train_settings, _on_train(job))
+        report = train(train_settings, _on_train(job), exemplars)
     except TrainUsageError as exc:
         raise LearnUsageError(str(exc)) from exc
     if report.interrupted:

@@ -10,6 +10,7 @@ import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,15 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from abpn_cli.training.train_settings import TrainSettings, TrainUsageError, step_bound
 
 LOADER_TIMEOUT_S = 300.0
+
+
+@dataclass(frozen=True)
+class ExemplarPairs:
+    """Before/after pairs the caller has already decoded and checked (`abpn learn`): float32
+    RGB in [0, 1], one size per pair. The trainer crops them as it crops a pairs folder, so
+    the exemplars are not written to disk and decoded a second time."""
+
+    images: tuple[tuple[np.ndarray, np.ndarray], ...]
 
 
 class StepSampler(Sampler[int]):
@@ -77,40 +87,16 @@ def split_holdout(items: list[Any], seed: int) -> tuple[list[Any], list[Any]]:
     return [x for i, x in enumerate(items) if i not in held], [items[i] for i in sorted(held)]
 
 
-def build_datasets(settings: TrainSettings) -> tuple[Dataset, tuple[Tensor, Tensor, Tensor]]:
-    """(training dataset where item k is sample k of the run, fixed validation batch)."""
-    from abpn_cli.training import crops, data
-
-    length = step_bound(settings) * settings.batch
-    val_seed = settings.seed + VAL_SEED_OFFSET
+def build_datasets(
+    settings: TrainSettings, exemplars: ExemplarPairs | None = None
+) -> tuple[Dataset, tuple[Tensor, Tensor, Tensor]]:
+    """(training dataset where item k is sample k of the run, fixed validation batch), from
+    `exemplars` when given, else from the settings' pairs folder or photo folders."""
     try:
-        if settings.pairs is not None:
-            sources: list[Any] = data.find_pairs(Path(settings.pairs))
-            train_src, val_src = split_holdout(sources, settings.seed)
-
-            def pair_set(src: list[Any], n: int, seed: int) -> Dataset:
-                return crops.PairCropDataset(
-                    src, crop=settings.crop, length=n, seed=seed, max_side=settings.max_side
-                )
-
-            train_ds = pair_set(train_src, length, settings.seed)
-            val_ds = pair_set(val_src, settings.val_size, val_seed)
-        else:
-            sources = data.find_photos([Path(p) for p in settings.photos])
-            if not sources:
-                raise TrainUsageError(
-                    "no training data: no images in " + ", ".join(map(str, settings.photos))
-                )
-            train_src, val_src = split_holdout(sources, settings.seed)
-            long_side = (max(settings.crop, settings.max_side // 2), settings.max_side)
-
-            def synth_set(src: list[Any], n: int, seed: int) -> Dataset:
-                return crops.SyntheticCropDataset(
-                    src, crop=settings.crop, length=n, seed=seed, long_side=long_side
-                )
-
-            train_ds = synth_set(train_src, length, settings.seed)
-            val_ds = synth_set(val_src, settings.val_size, val_seed)
+        make = _dataset_factory(settings, exemplars)
+        train_src, val_src = split_holdout(make.sources, settings.seed)
+        train_ds = make(train_src, step_bound(settings) * settings.batch, settings.seed)
+        val_ds = make(val_src, settings.val_size, settings.seed + VAL_SEED_OFFSET)
     except (ValueError, FileNotFoundError) as exc:  # nothing usable: bad layout, no pairs, ...
         if isinstance(exc, TrainUsageError):
             raise
@@ -118,6 +104,47 @@ def build_datasets(settings: TrainSettings) -> tuple[Dataset, tuple[Tensor, Tens
     samples = [val_ds[i] for i in range(settings.val_size)]
     val_batch = tuple(torch.stack([s[j] for s in samples]) for j in range(3))
     return train_ds, val_batch  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class _Factory:
+    """The run's sources and how a dataset of `length` crops with `seed` is made from some."""
+
+    sources: list[Any]
+    build: Any  # (sources, length, seed) -> Dataset
+
+    def __call__(self, sources: list[Any], length: int, seed: int) -> Dataset:
+        return self.build(sources, length, seed)
+
+
+def _dataset_factory(settings: TrainSettings, exemplars: ExemplarPairs | None) -> _Factory:
+    from abpn_cli.training import crops, data
+
+    crop = settings.crop
+    if exemplars is not None:
+        return _Factory(
+            list(exemplars.images),
+            lambda src, n, seed: crops.PairCropDataset.from_images(src, crop, n, seed),
+        )
+    if settings.pairs is not None:
+        return _Factory(
+            data.find_pairs(Path(settings.pairs)),
+            lambda src, n, seed: crops.PairCropDataset(
+                src, crop=crop, length=n, seed=seed, max_side=settings.max_side
+            ),
+        )
+    photos = data.find_photos([Path(p) for p in settings.photos])
+    if not photos:
+        raise TrainUsageError(
+            "no training data: no images in " + ", ".join(map(str, settings.photos))
+        )
+    long_side = (max(crop, settings.max_side // 2), settings.max_side)
+    return _Factory(
+        photos,
+        lambda src, n, seed: crops.SyntheticCropDataset(
+            src, crop=crop, length=n, seed=seed, long_side=long_side
+        ),
+    )
 
 
 def make_loader(dataset: Dataset, settings: TrainSettings, start_step: int) -> DataLoader:

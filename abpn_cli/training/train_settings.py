@@ -142,11 +142,15 @@ def _comparable(value: Any) -> Any:
     return value
 
 
-def validate_settings(settings: TrainSettings) -> None:
-    """TrainUsageError for settings that cannot describe a run."""
+def validate_settings(settings: TrainSettings, exemplars: bool = False) -> None:
+    """TrainUsageError for settings that cannot describe a run; `exemplars`: the caller hands
+    the trainer decoded pairs (train_data.ExemplarPairs) instead of data folders."""
     if settings.photos and settings.pairs is not None:
         raise TrainUsageError("give either synthetic photo folders or a pairs folder, not both")
-    if not settings.photos and settings.pairs is None:
+    has_folders = bool(settings.photos) or settings.pairs is not None
+    if exemplars and (has_folders or settings.resume):
+        raise TrainUsageError("decoded exemplar pairs take no data folders and cannot resume")
+    if not exemplars and not has_folders:
         raise TrainUsageError("no training data: give --synthetic DIR (repeatable) or --pairs DIR")
     for d in [*settings.photos, *([settings.pairs] if settings.pairs else [])]:
         if not Path(d).is_dir():

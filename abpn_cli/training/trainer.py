@@ -37,7 +37,12 @@ from abpn_cli.model import ABPN
 from abpn_cli.training.checkpoint import LAST_NAME, Checkpoint, capture_rng, write_run_checkpoint
 from abpn_cli.training.discriminator import PatchDiscriminator
 from abpn_cli.training.losses import discriminator_loss, generator_losses
-from abpn_cli.training.train_data import build_datasets, cv2_single_thread, make_loader
+from abpn_cli.training.train_data import (
+    ExemplarPairs,
+    build_datasets,
+    cv2_single_thread,
+    make_loader,
+)
 from abpn_cli.training.train_model import (
     DISC_LR,
     ValResult,
@@ -173,7 +178,9 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
 
 
-def _setup(settings: TrainSettings, progress: ProgressCallback | None) -> tuple[_Run, DataLoader]:
+def _setup(
+    settings: TrainSettings, progress: ProgressCallback | None, exemplars: ExemplarPairs | None
+) -> tuple[_Run, DataLoader]:
     """Everything before the first step, in the order that keeps a resumed run exact: the
     network and optimizers, then the checkpoint's state (RNGs included), then the data."""
     run_dir = run_paths(Path(settings.out))[0]
@@ -187,7 +194,7 @@ def _setup(settings: TrainSettings, progress: ProgressCallback | None) -> tuple[
         raise TrainUsageError(
             f"--resume: the run already has {start_step} steps; pass a larger --steps to go on"
         )
-    dataset, val_batch = build_datasets(settings)
+    dataset, val_batch = build_datasets(settings, exemplars)
     run_dir.mkdir(parents=True, exist_ok=True)
     loader = make_loader(dataset, settings, start_step)
     run = _Run(settings, run_dir, model, opt, disc, d_opt, val_batch, progress, start_step)
@@ -221,19 +228,27 @@ def _deferred_interrupt() -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-def train(settings: TrainSettings, progress: ProgressCallback | None = None) -> TrainReport:
-    """Run (or resume) training; returns a TrainReport. Raises TrainUsageError / TrainInitError."""
-    validate_settings(settings)
+def train(
+    settings: TrainSettings,
+    progress: ProgressCallback | None = None,
+    exemplars: ExemplarPairs | None = None,
+) -> TrainReport:
+    """Run (or resume) training; returns a TrainReport. Raises TrainUsageError / TrainInitError.
+
+    `exemplars`: decoded before/after pairs to learn from instead of the settings' folders."""
+    validate_settings(settings, exemplars is not None)
     threads = torch.get_num_threads()
     try:
         with cv2_single_thread():
-            return _train(settings, progress)
+            return _train(settings, progress, exemplars)
     finally:
         torch.set_num_threads(threads)  # the caller's process is left as it was
 
 
-def _train(settings: TrainSettings, progress: ProgressCallback | None) -> TrainReport:
-    run, loader = _setup(settings, progress)
+def _train(
+    settings: TrainSettings, progress: ProgressCallback | None, exemplars: ExemplarPairs | None
+) -> TrainReport:
+    run, loader = _setup(settings, progress, exemplars)
     run.emit("start", lr=lr_at(run.start_step, run.settings))
     if run.start_step == 0:
         run.run_validation()  # baseline: the untrained network is (almost) the identity

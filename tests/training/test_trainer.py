@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 from pathlib import Path
@@ -14,7 +15,9 @@ from typer.testing import CliRunner
 
 from abpn_cli.cli import app
 from abpn_cli.training.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint
+from abpn_cli.training.data import find_pairs, load_pair
 from abpn_cli.training.losses import LossWeights
+from abpn_cli.training.train_data import ExemplarPairs, build_datasets
 from abpn_cli.training.train_settings import (
     TrainInitError,
     TrainSettings,
@@ -206,6 +209,29 @@ def test_usage_errors(photos: Path, tmp_path: Path) -> None:
         train(_settings(photos, tmp_path / "r", resume=True))
     with pytest.raises(TrainInitError, match="not found"):
         train(_settings(photos, tmp_path / "r", init_from=tmp_path / "missing.pt"))
+
+
+def test_decoded_exemplars_give_the_trainer_what_their_folder_gives(
+    tone_pairs: Path, tmp_path: Path
+) -> None:
+    """`abpn learn` hands its checked arrays over instead of writing them out: the crops and
+    the validation batch must be the very ones the same pairs read from a folder make."""
+    settings = _settings(tone_pairs, tmp_path / "r", photos=[], pairs=tone_pairs)
+    from_folder, val_folder = build_datasets(settings)
+    images = tuple(load_pair(b, a, settings.max_side) for b, a in find_pairs(tone_pairs))
+    in_memory = dataclasses.replace(settings, pairs=None)
+    from_memory, val_memory = build_datasets(in_memory, ExemplarPairs(images))
+    for k in (0, 5, 17):
+        for a, b in zip(from_folder[k], from_memory[k], strict=True):
+            assert torch.equal(a, b)
+    for a, b in zip(val_folder, val_memory, strict=True):
+        assert torch.equal(a, b)
+    report = train(dataclasses.replace(in_memory, steps=2), exemplars=ExemplarPairs(images))
+    assert report.steps_done == 2 and report.model is not None
+    with pytest.raises(TrainUsageError, match="no data folders"):
+        train(settings, exemplars=ExemplarPairs(images))
+    with pytest.raises(TrainUsageError, match="cannot resume"):
+        train(dataclasses.replace(in_memory, resume=True), exemplars=ExemplarPairs(images))
 
 
 def test_cli_exit_codes(photos: Path, tmp_path: Path) -> None:
