@@ -69,7 +69,8 @@ _STRENGTH = typer.Option(1.0, "--strength", help="Opacity of the edit, 0..1.")
 _SENSITIVITY = typer.Option(
     None,
     "--sensitivity",
-    help="0..1 [0.05]: higher catches fainter spots, lower avoids false positives.",
+    help="0..1 [0.05, or the model file's own]: higher catches fainter spots, lower avoids "
+    "false positives.",
 )
 _DUMP_MASK = typer.Option(False, "--dump-mask", help="Write OUT/_qa/<name>.mask.png.")
 _FORMAT = typer.Option("keep", "--format", help="|".join(FORMAT_CHOICES))

@@ -68,6 +68,7 @@ from abpn_cli.engine import (
     resolve_device,
 )
 from abpn_cli.engine.dustprofile import DustProfile, DustProfileError, load_profile
+from abpn_cli.engine.modelcard import ModelCard
 from abpn_cli.engine.modelfile import file_sha256
 from abpn_cli.imaging import SUPPORTED_SUFFIXES
 
@@ -150,9 +151,11 @@ def _run(
         return _finish(settings, ui, info, results, INTERRUPTED, started, EXIT_INTERRUPTED)
     info = _ModelInfo(model.path, model.sha256)
     try:
+        settings = settings.for_model(ModelCard.from_meta(model.metadata).sensitivity)
         profile = _read_profile(settings)
-    except DustProfileError as exc:
-        results = _unprocessed(plan.jobs, "the dust profile could not be read")
+    except (BatchUsageError, DustProfileError) as exc:
+        what = "dust profile" if isinstance(exc, DustProfileError) else "model's sensitivity"
+        results = _unprocessed(plan.jobs, f"the {what} could not be used")
         return _finish(settings, ui, info, results, None, started, EXIT_USAGE, str(exc))
 
     lock, refused = _lock_out(settings, plan)
@@ -362,7 +365,7 @@ def _dry_run(settings: BatchSettings, plan: Plan, ui: BatchUI) -> BatchOutcome:
     """List the plan with resume status; read-only (nothing is created, not even OUT)."""
     path = settings.model if settings.model is not None else default_model_path()
     try:
-        inspect_model_file(path)
+        card = ModelCard.from_meta(inspect_model_file(path))
         resolve_device(settings.device)
         sha = file_sha256(path)
     except EngineError as exc:
@@ -372,8 +375,9 @@ def _dry_run(settings: BatchSettings, plan: Plan, ui: BatchUI) -> BatchOutcome:
             EXIT_ENVIRONMENT, message=f"cannot read model {path}: {exc}", dry_run=True
         )
     try:
+        settings = settings.for_model(card.sensitivity)
         profile = _read_profile(settings)
-    except DustProfileError as exc:
+    except (DustProfileError, BatchUsageError) as exc:
         return BatchOutcome(EXIT_USAGE, message=str(exc), dry_run=True)
     state = read_journal(plan.state_dir / JOURNAL_NAME)
     fingerprint = settings.fingerprint(sha, profile.sha256 if profile else "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -21,8 +22,9 @@ MAX_LEVELS = 8  # the engine accepts 0..8
 DEFAULT_QUEUE_BYTES = 1 << 30  # decoded frames held between stages (per queue)
 DEFAULT_QUEUE_FRAMES = 2
 DEFAULT_TILE = RetouchOptions().tile  # the engine's measured default
-# The batch default: drop the edits the model is least sure of (the engine's own default,
-# 1.0, applies everything the model proposes, which is what training and eval measure).
+# The batch default for a model whose card names none (the dust models): drop the edits the
+# model is least sure of. The engine's own default, 1.0, applies everything the model proposes,
+# which is what training and eval measure, and what a learned look's card asks for.
 DEFAULT_SENSITIVITY = 0.05
 
 # a bad option is one unwrapped line (cron logs get grepped), nothing written
@@ -69,7 +71,7 @@ class BatchSettings:
     device: str = "auto"
     levels: int | None = None
     strength: float = 1.0
-    sensitivity: float = DEFAULT_SENSITIVITY
+    sensitivity: float | None = None  # None: the model's (for_model), else DEFAULT_SENSITIVITY
     dump_mask: bool = False
     dump_blend: bool = False
     format: str = "keep"
@@ -107,11 +109,27 @@ class BatchSettings:
     def max_pixels(self) -> int:
         return int(self.max_megapixels * 1_000_000)
 
+    def for_model(self, card_sensitivity: float | None) -> BatchSettings:
+        """The settings with --sensitivity decided: as given, else what the model's card asks
+        for, else DEFAULT_SENSITIVITY (the runner calls this once the model file is known, so a
+        learned look is not run through the dust model's gate)."""
+        if self.sensitivity is not None:
+            return self
+        chosen = DEFAULT_SENSITIVITY if card_sensitivity is None else float(card_sensitivity)
+        if not 0.0 <= chosen <= 1.0:
+            raise BatchUsageError(f"the model file asks for sensitivity {chosen}, not in 0..1")
+        return dataclasses.replace(self, sensitivity=chosen)
+
+    @property
+    def applied_sensitivity(self) -> float:
+        """The sensitivity retouching uses (DEFAULT_SENSITIVITY until `for_model` decided)."""
+        return DEFAULT_SENSITIVITY if self.sensitivity is None else self.sensitivity
+
     def retouch_options(self) -> RetouchOptions:
         return RetouchOptions(
             levels=self.levels,
             strength=self.strength,
-            sensitivity=self.sensitivity,
+            sensitivity=self.applied_sensitivity,
             want_mask=self.dump_mask,
             want_blend=self.dump_blend,
             tile=self.tile,
@@ -128,7 +146,7 @@ class BatchSettings:
             "model_sha256": model_sha256,
             "levels": "auto" if self.levels is None else self.levels,
             "strength": round(float(self.strength), 6),
-            "sensitivity": round(float(self.sensitivity), 6),
+            "sensitivity": round(float(self.applied_sensitivity), 6),
             "format": self.format,
             "jpeg_quality": self.jpeg_quality,
         }
@@ -176,7 +194,8 @@ def validate(s: BatchSettings) -> list[str]:
     if not 0.0 <= s.strength <= 1.0:
         problems.append(f"--strength must be within 0..1, not {s.strength}")
     try:
-        mask_threshold(s.sensitivity)
+        if s.sensitivity is not None:
+            mask_threshold(s.sensitivity)
     except ValueError:
         problems.append(f"--sensitivity must be within 0..1, not {s.sensitivity}")
     if s.format not in FORMAT_CHOICES:

@@ -30,6 +30,9 @@ class ModelCard:
     samples: int | None = None  # training samples seen (this run)
     minutes: float | None = None  # training time
     init_from: str | None = None  # the model file or checkpoint it continued from
+    # the batch --sensitivity the model was judged at, used when none is given (None: the
+    # batch default, which is the dust model's); a learned look applies all it learned: 1.0
+    sensitivity: float | None = None
     created: str = field(default_factory=_now)
     details: dict[str, Any] = field(default_factory=dict)  # writer-specific: data, scores
 

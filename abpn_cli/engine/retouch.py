@@ -29,6 +29,7 @@ from abpn_cli.engine.geometry import (
 )
 from abpn_cli.engine.modelfile import LoadedModel
 from abpn_cli.engine.spots import (
+    KEEP_ALL,
     Spot,
     find_spots,
     gate_floor,
@@ -63,7 +64,7 @@ class RetouchOptions:
     tile: int = 512  # level-0 tile side; 512 measured ~2x faster than 1024 (cache)
     skip_untouched: bool = True
     skip_threshold: float = 0.05  # mask value under which a tile counts as untouched
-    sensitivity: float = 1.0  # 1: every edit the model proposes; lower drops unsure ones
+    sensitivity: float = KEEP_ALL  # 1: every edit the model proposes; lower drops unsure ones
 
 
 @dataclass

@@ -29,6 +29,7 @@ SPOT_LEVEL = 0.75 / 255.0
 MAX_SPOTS = 500  # per file in the report; the count is always complete
 VISIBLE_AT_ZERO = 3.0 / 255.0  # the visibility floor at sensitivity 0 (linear down to 0 at 1)
 RIM = 2  # thumbnail pixels kept around a visible spot: its soft rim under SPOT_LEVEL
+KEEP_ALL = 1.0  # the sensitivity that applies every edit the model proposes (eval measures it)
 
 
 def mask_threshold(sensitivity: float) -> float:

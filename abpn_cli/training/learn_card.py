@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 from abpn_cli.engine.modelcard import ModelCard
+from abpn_cli.engine.spots import KEEP_ALL
 from abpn_cli.training.learn_models import HOLDOUT_MIN_PAIRS, HeldOut
 from abpn_cli.training.learn_settings import LearnSettings
 from abpn_cli.training.losses import LossWeights
@@ -79,7 +80,13 @@ def model_card(
         },
         "limits": LIMITS,
     }
-    return ModelCard(kind="learned", steps=steps, init_from=str(base_path), details=details)
+    return ModelCard(  # a look is judged (held-out check, eval) with nothing gated: so run it
+        kind="learned",
+        steps=steps,
+        init_from=str(base_path),
+        sensitivity=KEEP_ALL,
+        details=details,
+    )
 
 
 def learn_loss_weights() -> LossWeights:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from abpn_cli.engine.spots import KEEP_ALL
 from abpn_cli.model import ABPN
 from abpn_cli.training.checkpoint import (
     Checkpoint,
@@ -200,6 +201,7 @@ def export_model(
         steps=step,
         samples=step * settings.batch,
         init_from=None if settings.init_from is None else str(settings.init_from),
+        sensitivity=KEEP_ALL,  # judged on validation crops with nothing gated
         details=details,
     )
     return save_model_file(clean, path, card)
