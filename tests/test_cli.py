@@ -111,6 +111,7 @@ def test_export_writes_a_model_file_with_its_card(tmp_path: Path) -> None:
     assert " ".join(res.output.split()).startswith(f"wrote {out} (sha256 ")
     card = ModelCard.from_meta(inspect_model_file(out))
     assert (card.kind, card.steps, card.init_from) == ("export", 7, "last.ckpt")
+    assert card.sensitivity == 1.0  # a retouch trained on pairs is run with nothing gated
 
 
 def test_eval_scores_the_model_and_prints_a_table(tiny_model_file: Path, tmp_path: Path):

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from abpn_cli.engine import ModelCard, save_model_file
+from abpn_cli.engine.spots import KEEP_ALL
 from abpn_cli.exitcodes import (
     EXIT_ENVIRONMENT,
     EXIT_FAILED,
@@ -215,7 +216,11 @@ class ExportReport:
 def run_export(checkpoint: Path, out: Path) -> ExportReport:
     """Write the engine's model file from a training checkpoint."""
     model, ckpt = model_from_checkpoint(checkpoint)
-    card = ModelCard(
-        kind="export", steps=ckpt.step, init_from=checkpoint.name, details={"metrics": ckpt.metrics}
+    card = ModelCard(  # as the trainer's own export: judged on its crops with nothing gated
+        kind="export",
+        steps=ckpt.step,
+        init_from=checkpoint.name,
+        sensitivity=KEEP_ALL,
+        details={"metrics": ckpt.metrics},
     )
     return ExportReport(out, save_model_file(model, out, card))
