@@ -12,7 +12,8 @@ What it does, in order:
    (input order; sorted by name for a folder) is held out of training, and the engine's
    output on it (whole image, downscaled to a 1024-px long side, exactly `abpn retouch`'s code
    path) is scored against its `after` before and after learning (PSNR), next to doing nothing.
-3. **Fine-tuning** with :func:`abpn_cli.training.trainer.train` from the base model: crops
+3. **Fine-tuning** with :func:`abpn_cli.training.trainer.train` from the base model (a dust
+   model first made undecided, :func:`~abpn_cli.training.learn_models.open_for_look`): crops
    centred mostly where before and after differ (30 % anywhere, so it also learns to leave the
    rest alone), the 8 flips/rotations, the paper's losses without the GAN, Adam at a constant
    lr that drops to lr/10 at 70 % of the time budget (or of ``steps``). The trainer hands the
@@ -67,7 +68,9 @@ from abpn_cli.training.learn_models import (
     HeldOut,
     at_thumbnail,
     heldout_images,
+    is_dust_model,
     load_base,
+    open_for_look,
     resolve_base,
     score_base,
     score_learned,
@@ -219,7 +222,11 @@ def _learn(job: _Job) -> LearnReport:
         + f", {job.settings.threads} thread(s)"
     )
     exemplars = ExemplarPairs(tuple(info.images for info in train_infos if info.images))
-    report = _run_training(job, train_settings, exemplars)
+    start = job.base
+    if is_dust_model(job.base_path):  # its mask says "no dust", i.e. "no edit", almost anywhere
+        start = open_for_look(job.base, [before for before, _ in exemplars.images], thumb)
+        job.status("base is a dust model: its mask and edit start undecided")
+    report = _run_training(job, train_settings, exemplars, start)
     assert report.model is not None  # _run_training raises otherwise
     model = at_thumbnail(report.model, thumb)
     if job.heldout is not None and job.held_images is not None:
@@ -348,14 +355,14 @@ def _on_train(job: _Job) -> Callable[[TrainEvent], None]:
 
 
 def _run_training(
-    job: _Job, train_settings: TrainSettings, exemplars: ExemplarPairs
+    job: _Job, train_settings: TrainSettings, exemplars: ExemplarPairs, start: ABPN
 ) -> TrainReport:
     """Train; its usage errors are learn's, Ctrl-C is LearnInterrupted (no model written)."""
     from abpn_cli.training.train_settings import TrainUsageError
     from abpn_cli.training.trainer import train
 
     try:
-        report = train(train_settings, _on_train(job), exemplars)
+        report = train(train_settings, _on_train(job), exemplars, start)
     except TrainUsageError as exc:
         raise LearnUsageError(str(exc)) from exc
     if report.interrupted:

@@ -63,14 +63,19 @@ def _memory_format(settings: TrainSettings) -> torch.memory_format:
     return torch.channels_last if settings.channels_last else torch.contiguous_format
 
 
-def initial_model(settings: TrainSettings, ckpt: Checkpoint | None) -> tuple[ABPN, TrainSettings]:
-    """The network to train (resumed, fine-tuned from `init_from`, or new), in training mode,
-    and `settings` carrying its config. The config's thumbnail becomes the one the LRL trains
-    at: it is what the engine uses to pick l at inference."""
+def initial_model(
+    settings: TrainSettings, ckpt: Checkpoint | None, start: ABPN | None = None
+) -> tuple[ABPN, TrainSettings]:
+    """The network to train (resumed, fine-tuned from `start` or `init_from`, or new), in
+    training mode, and `settings` carrying its config. The config's thumbnail becomes the one
+    the LRL trains at: it is what the engine uses to pick l at inference."""
     if ckpt is not None:
         config = ckpt.model_config()
         model = ABPN(config)
         model.load_state_dict(ckpt.model)
+    elif start is not None:
+        model = copy.deepcopy(start)  # the caller's network is left as it was
+        config = model.config
     elif settings.init_from is not None:
         model, _kind = load_init(Path(settings.init_from))
         config = model.config

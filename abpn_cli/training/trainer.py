@@ -179,7 +179,10 @@ def _seed_everything(seed: int) -> None:
 
 
 def _setup(
-    settings: TrainSettings, progress: ProgressCallback | None, exemplars: ExemplarPairs | None
+    settings: TrainSettings,
+    progress: ProgressCallback | None,
+    exemplars: ExemplarPairs | None,
+    start: ABPN | None,
 ) -> tuple[_Run, DataLoader]:
     """Everything before the first step, in the order that keeps a resumed run exact: the
     network and optimizers, then the checkpoint's state (RNGs included), then the data."""
@@ -187,7 +190,7 @@ def _setup(
     torch.set_num_threads(settings.threads)
     _seed_everything(settings.seed)
     ckpt = resume_checkpoint(settings, run_dir)
-    model, settings = initial_model(settings, ckpt)
+    model, settings = initial_model(settings, ckpt, start)
     opt, disc, d_opt = optimizers(model, settings)
     start_step, best_psnr = (0, None) if ckpt is None else restore(ckpt, opt, disc, d_opt)
     if settings.steps is not None and start_step >= settings.steps:
@@ -232,23 +235,29 @@ def train(
     settings: TrainSettings,
     progress: ProgressCallback | None = None,
     exemplars: ExemplarPairs | None = None,
+    start: ABPN | None = None,
 ) -> TrainReport:
     """Run (or resume) training; returns a TrainReport. Raises TrainUsageError / TrainInitError.
 
-    `exemplars`: decoded before/after pairs to learn from instead of the settings' folders."""
+    `exemplars`: decoded before/after pairs to learn from instead of the settings' folders;
+    `start`: the network to fine-tune instead of `init_from`'s file (which the card still
+    names), e.g. the base `abpn learn` prepared; a checkpoint to resume still wins."""
     validate_settings(settings, exemplars is not None)
     threads = torch.get_num_threads()
     try:
         with cv2_single_thread():
-            return _train(settings, progress, exemplars)
+            return _train(settings, progress, exemplars, start)
     finally:
         torch.set_num_threads(threads)  # the caller's process is left as it was
 
 
 def _train(
-    settings: TrainSettings, progress: ProgressCallback | None, exemplars: ExemplarPairs | None
+    settings: TrainSettings,
+    progress: ProgressCallback | None,
+    exemplars: ExemplarPairs | None,
+    start: ABPN | None,
 ) -> TrainReport:
-    run, loader = _setup(settings, progress, exemplars)
+    run, loader = _setup(settings, progress, exemplars, start)
     run.emit("start", lr=lr_at(run.start_step, run.settings))
     if run.start_step == 0:
         run.run_validation()  # baseline: the untrained network is (almost) the identity
