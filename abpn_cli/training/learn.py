@@ -163,7 +163,7 @@ class _Job:
 
 
 def run_dir_for(out: Path) -> Path:
-    """Where the run's previews and exemplar links go: `learned.pt` -> `learned.run/`."""
+    """Where the run's previews (and a Ctrl-C checkpoint) go: `learned.pt` -> `learned.run/`."""
     return out.with_name(out.stem + ".run")
 
 
