@@ -164,7 +164,7 @@ def test_a_file_out_of_retries_fails_as_worker_lost_and_a_rerun_redoes_only_it(
     assert sorted(outputs(out)) == sorted(_journal_outputs(out))  # nothing unjournaled
 
     again = run_batch(_settings(src, out, tiny_model_file), RecordingUI(), driver=_driver(0))
-    assert again.exit_code == EXIT_OK
+    assert again.exit_code == EXIT_OK, (again.message, [(r.status, r.error) for r in again.results])
     redone = sorted(str(r.input) for r in again.results if r.status == "ok")
     assert redone == sorted(str(r.input) for r in failed)
     assert len(outputs(out)) == N_FILES
