@@ -116,8 +116,12 @@ class BatchSettings:
         if self.sensitivity is not None:
             return self
         chosen = DEFAULT_SENSITIVITY if card_sensitivity is None else float(card_sensitivity)
-        if not 0.0 <= chosen <= 1.0:
-            raise BatchUsageError(f"the model file asks for sensitivity {chosen}, not in 0..1")
+        try:
+            mask_threshold(chosen)  # the range's one owner, as for --sensitivity
+        except ValueError:
+            raise BatchUsageError(
+                f"the model file asks for sensitivity {chosen}, not in 0..1"
+            ) from None
         return dataclasses.replace(self, sensitivity=chosen)
 
     @property
