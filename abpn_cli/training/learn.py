@@ -68,7 +68,6 @@ from abpn_cli.training.learn_models import (
     HeldOut,
     at_thumbnail,
     heldout_images,
-    is_dust_model,
     load_base,
     open_for_look,
     resolve_base,
@@ -134,6 +133,7 @@ class _Job:
 
     settings: LearnSettings
     base: ABPN
+    base_dust: bool  # a dust model: opened up before the look is learned
     base_path: Path
     base_sha: str
     out: Path
@@ -196,7 +196,8 @@ def learn(settings: LearnSettings, progress: LearnProgress | None = None) -> Lea
     if out.resolve() in protected:
         raise LearnUsageError(f"--out {out} would overwrite the base model or an exemplar")
     base = load_base(base_path)
-    job = _Job(settings, base, base_path, file_sha256(base_path), out, start, progress)
+    sha = file_sha256(base_path)
+    job = _Job(settings, base.model, base.dust, base_path, sha, out, start, progress)
 
     threads = torch.get_num_threads()
     torch.set_num_threads(settings.threads)
@@ -223,7 +224,7 @@ def _learn(job: _Job) -> LearnReport:
     )
     exemplars = ExemplarPairs(tuple(info.images for info in train_infos if info.images))
     start = job.base
-    if is_dust_model(job.base_path):  # its mask says "no dust", i.e. "no edit", almost anywhere
+    if job.base_dust:  # its mask says "no dust", i.e. "no edit", almost anywhere
         start = open_for_look(job.base, [before for before, _ in exemplars.images], thumb)
         job.status("base is a dust model: its mask and edit start undecided")
     report = _run_training(job, train_settings, exemplars, start)

@@ -47,30 +47,31 @@ def resolve_base(base: Path | None) -> Path:
     return path
 
 
-def load_base(path: Path) -> ABPN:
-    """The base network (model file or training checkpoint), eager, for config and scoring."""
-    from abpn_cli.engine import EngineError, load_eager
+@dataclass(frozen=True)
+class BaseModel:
+    """The base network, eager, and whether it is a dust model (its card's kind): a dust
+    model's mask means "dust here", so it is opened up before a look is learned."""
+
+    model: ABPN
+    dust: bool
+
+
+def load_base(path: Path) -> BaseModel:
+    """The base network (model file or training checkpoint), its header read once."""
+    from abpn_cli.engine import EngineError, ModelCard, load_eager
     from abpn_cli.training.checkpoint import is_checkpoint, model_from_checkpoint
 
     try:
         if is_checkpoint(path):
-            return model_from_checkpoint(path)[0]
-        return load_eager(path)[0]
+            return BaseModel(model_from_checkpoint(path)[0], dust=False)
+        model, meta = load_eager(path)
     except (EngineError, RuntimeError, KeyError) as exc:
         raise BaseModelError(f"cannot load base model {path}: {exc}") from exc
-
-
-def is_dust_model(path: Path) -> bool:
-    """Whether the base is a dust model (its card's kind), whose mask means "dust here"."""
-    from abpn_cli.engine import EngineError, ModelCard, inspect_model_file
-    from abpn_cli.training.checkpoint import is_checkpoint
-
-    if is_checkpoint(path):
-        return False
     try:
-        return ModelCard.from_meta(inspect_model_file(path)).kind == "train-dust"
-    except EngineError:
-        return False
+        kind = ModelCard.from_meta(meta).kind
+    except ValueError:  # a card of a kind this version does not know: not a dust model
+        kind = None
+    return BaseModel(model, dust=kind == "train-dust")
 
 
 def open_for_look(base: ABPN, befores: list[np.ndarray], thumb: int) -> ABPN:

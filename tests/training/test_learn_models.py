@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from abpn_cli.engine import ModelCard, save_model_file
-from abpn_cli.training.learn_models import _thumbnail, is_dust_model, open_for_look
+from abpn_cli.training.learn_models import _thumbnail, load_base, open_for_look
 from tests.conftest import make_tiny_model
 
 
@@ -17,7 +17,7 @@ from tests.conftest import make_tiny_model
 def test_only_a_dust_models_card_marks_it_as_one(tmp_path: Path, kind: str, dust: bool) -> None:
     path = tmp_path / "m.pt"
     save_model_file(make_tiny_model(), path, ModelCard(kind=kind))
-    assert is_dust_model(path) is dust
+    assert load_base(path).dust is dust
 
 
 def test_opening_a_dust_model_centres_its_mask_and_makes_its_edit_the_identity() -> None:
