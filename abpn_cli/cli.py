@@ -352,6 +352,12 @@ def train_dust_command(
         help="Share of crops whose dust is twice as large, for a model run on a "
         "thumbnail twice as large [0].",
     ),
+    half_width: bool = typer.Option(
+        False,
+        "--half-width",
+        help="Half the widths (about half the cost per frame); with --init-from, start from "
+        "that model's strongest channels.",
+    ),
 ) -> None:
     """Train the dust model's LRL on physical dust (resumes OUT/last.ckpt if present)."""
     given = dict(locals())  # the parameters are DustOptions' fields, name for name

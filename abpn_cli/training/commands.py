@@ -125,6 +125,7 @@ class DustOptions:
     compile: bool = True
     init_from: Path | None = None
     zoom_share: float | None = None
+    half_width: bool = False
 
 
 def _folder_files(path: Path | None) -> tuple[Path, ...]:
@@ -154,6 +155,7 @@ def dust_settings(options: DustOptions) -> DustTrainSettings:
         max_minutes=o.max_minutes,
         compile=o.compile,
         init_from=o.init_from,
+        half_width=o.half_width,
         **{k: v for k, v in tuning.items() if v is not None},
     )
 

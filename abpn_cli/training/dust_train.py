@@ -32,6 +32,7 @@ from abpn_cli.model import ABPN, ABPNConfig
 from abpn_cli.training.dust import DustParams
 from abpn_cli.training.dust_data import DustBatch, DustSource, dust_sources, sample_batch
 from abpn_cli.training.losses import dice_loss
+from abpn_cli.training.slim import half_widths, slim_from
 from abpn_cli.training.thumbs import load_thumbs
 
 # The dust model's architecture: thumbnails of ~768 px (so the smallest promised spot, 0.26 %
@@ -85,6 +86,9 @@ class DustTrainSettings:
     val_batches: int = 6
     seed: int = 0
     init_from: Path | None = None
+    # the architecture at half width (training.slim); with init_from, cut from that model's
+    # strongest channels: about half the LRL's cost, for a model that must be faster
+    half_width: bool = False
     compile: bool = True
     config: ABPNConfig = field(default_factory=lambda: DUST_CONFIG)
     dust: DustParams = field(default_factory=DustParams)
@@ -271,19 +275,30 @@ def start_run(settings: DustTrainSettings) -> DustRun:
         run.minutes_before = state.get("minutes", 0.0)
         return run
     if settings.init_from is None:
-        model = ABPN(settings.config)
+        config = settings.config
+        model = ABPN(half_widths(config) if settings.half_width else config)
     else:
-        from abpn_cli.engine.modelfile import load_eager
-
-        eager, _meta = load_eager(settings.init_from)
-        # the file's thumbnail: a model continued keeps the scale it was trained for
-        model = ABPN(replace(settings.config, thumbnail=eager.config.thumbnail))
-        try:  # same weights, maybe another output form (e.g. an additive model -> a gain)
-            model.load_state_dict(eager.state_dict())
-        except RuntimeError as exc:
-            raise DustTrainError(f"{settings.init_from} has another architecture") from exc
+        model = _model_from_file(settings)
     opt = torch.optim.Adam(model.lrl.parameters(), lr=settings.lr)
     return DustRun(model, opt, np.random.default_rng(settings.seed))
+
+
+def _model_from_file(settings: DustTrainSettings) -> ABPN:
+    """The network a run continues from `init_from`: its weights in settings.config's output
+    form (e.g. an additive model read as a gain), or its strongest channels at half width."""
+    from abpn_cli.engine.modelfile import load_eager
+
+    assert settings.init_from is not None
+    eager, _meta = load_eager(settings.init_from)
+    if settings.half_width:  # the file's own architecture, narrower
+        return slim_from(eager.eval(), half_widths(eager.config))
+    # the file's thumbnail: a model continued keeps the scale it was trained for
+    model = ABPN(replace(settings.config, thumbnail=eager.config.thumbnail))
+    try:
+        model.load_state_dict(eager.state_dict())
+    except RuntimeError as exc:
+        raise DustTrainError(f"{settings.init_from} has another architecture") from exc
+    return model
 
 
 def export_dust_model(model: ABPN, path: Path, card: ModelCard) -> str:
@@ -333,6 +348,7 @@ def _validate_and_save(
             "photos": [p.name for p in s.photos],
             "false_weight": s.false_weight,
             "zoom_share": s.zoom_share,
+            "half_width": s.half_width,
         }
         card = ModelCard(
             kind="train-dust",

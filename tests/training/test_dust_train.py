@@ -151,3 +151,23 @@ def test_init_from_takes_same_weights_in_another_output_form_and_refuses_other_w
     wider = replace(TINY_DUST, encoder_widths=[8, 8, 16, 16, 16, 32])
     with pytest.raises(DustTrainError, match="another architecture"):
         start_run(DustTrainSettings(photos, (), tmp_path / "b", init_from=path, config=wider))
+
+
+def test_half_width_cuts_the_init_models_strongest_channels(tmp_path):
+    from abpn_cli.engine import save_model_file
+    from abpn_cli.model import ABPN
+    from abpn_cli.training.dust_train import start_run
+    from abpn_cli.training.slim import half_widths
+
+    base = ABPN(TINY_DUST)
+    with torch.no_grad():
+        base.lrl.mask_branch.head.bias.fill_(0.7)
+    path = tmp_path / "base.pt"
+    save_model_file(base, path, ModelCard(kind="test"))
+    settings = DustTrainSettings((tmp_path / "unused.jpg",), (), tmp_path / "a", init_from=path)
+    run = start_run(replace(settings, half_width=True))
+    assert run.model.config == half_widths(TINY_DUST)  # the file's architecture, narrower
+    assert run.model.lrl.training  # trainable, not the teacher's eval mode
+    assert float(run.model.lrl.mask_branch.head.bias[0].detach()) == pytest.approx(0.7)
+    fresh = start_run(replace(settings, init_from=None, half_width=True, config=TINY_DUST))
+    assert fresh.model.config.encoder_widths == half_widths(TINY_DUST).encoder_widths
