@@ -9,6 +9,7 @@ once on all N. Prints, per set, the cost of each further frame in a batch ((T_N 
 (model load, first-call compilation), with the ratios to the plain decode+encode and the CPU.
 
     python benchmarks/dust_speed.py data/photos/holdout/digikam-lake.jpg --frames 5
+    python benchmarks/dust_speed.py PHOTO --model a.pt --model b.pt   # two models, one run
 """
 
 from __future__ import annotations
@@ -97,7 +98,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("photo", type=Path)
     ap.add_argument("--frames", type=int, default=5)
-    ap.add_argument("--model", type=Path, default=None)
+    ap.add_argument(
+        "--model", type=Path, action="append", help="Model file (repeatable) [the shipped one]."
+    )
     args = ap.parse_args()
     if args.frames < 2:
         print(
@@ -113,8 +116,10 @@ def main() -> int:
         clean = _make_frames(args.photo, work / "clean", args.frames, dusty=False)
         dusty = _make_frames(args.photo, work / "dusty", args.frames, dusty=True)
         plain = _plain(clean + dusty)
+        models = args.model or [None]
         sets = {
-            name: _per_frame(f, work, name, args.model)
+            (model, name): _per_frame(f, work, f"{name}{i}", model)
+            for i, model in enumerate(models)
             for name, f in (("clean", clean), ("dusty", dusty))
         }
     finally:
@@ -122,10 +127,11 @@ def main() -> int:
     print(f"machine: {_cpu_name()}, {torch.get_num_threads()} torch threads")
     print(f"{args.frames} frames of {SIZE[0]}x{SIZE[1]} per set, from {args.photo.name}")
     print(f"plain Pillow decode+encode : {plain:6.2f} s/frame")
-    for name, (step, startup, copied) in sets.items():
+    for (model, name), (step, startup, copied) in sets.items():
+        label = "the shipped model" if model is None else model.name
         print(
-            f"abpn retouch, {name} frames : {step:6.2f} s/frame  ({step / plain:.1f}x plain; "
-            f"{copied} of {args.frames} nothing to do, copied as they were; "
+            f"abpn retouch, {name} frames, {label} : {step:6.2f} s/frame  ({step / plain:.1f}x "
+            f"plain; {copied} of {args.frames} nothing to do, copied as they were; "
             f"start-up {startup:.2f} s once per batch)"
         )
     return 0
