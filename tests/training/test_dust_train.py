@@ -132,16 +132,23 @@ def test_a_tiny_run_exports_a_model_the_engine_runs_and_resumes_where_it_stopped
     assert len(list((tmp_path / "cache").glob("*.npy"))) == 2  # decoded once, reused
 
 
-def test_init_from_takes_same_weights_in_another_output_form_and_refuses_other_widths(tmp_path):
+def _saved_base(tmp_path: Path) -> Path:
+    """A TINY_DUST model file whose mask head's bias is 0.7 (a mark to find after loading)."""
     from abpn_cli.engine import save_model_file
     from abpn_cli.model import ABPN
-    from abpn_cli.training.dust_train import DustTrainError, start_run
 
     base = ABPN(TINY_DUST)
     with torch.no_grad():
         base.lrl.mask_branch.head.bias.fill_(0.7)
     path = tmp_path / "base.pt"
     save_model_file(base, path, ModelCard(kind="test"))
+    return path
+
+
+def test_init_from_takes_same_weights_in_another_output_form_and_refuses_other_widths(tmp_path):
+    from abpn_cli.training.dust_train import DustTrainError, start_run
+
+    path = _saved_base(tmp_path)
     photos = (tmp_path / "unused.jpg",)
     gain = replace(TINY_DUST, multiplicative=True)
     run = start_run(DustTrainSettings(photos, (), tmp_path / "a", init_from=path, config=gain))
@@ -154,16 +161,10 @@ def test_init_from_takes_same_weights_in_another_output_form_and_refuses_other_w
 
 
 def test_half_width_cuts_the_init_models_strongest_channels(tmp_path):
-    from abpn_cli.engine import save_model_file
-    from abpn_cli.model import ABPN
     from abpn_cli.training.dust_train import start_run
     from abpn_cli.training.slim import half_widths
 
-    base = ABPN(TINY_DUST)
-    with torch.no_grad():
-        base.lrl.mask_branch.head.bias.fill_(0.7)
-    path = tmp_path / "base.pt"
-    save_model_file(base, path, ModelCard(kind="test"))
+    path = _saved_base(tmp_path)
     settings = DustTrainSettings((tmp_path / "unused.jpg",), (), tmp_path / "a", init_from=path)
     run = start_run(replace(settings, half_width=True))
     assert run.model.config == half_widths(TINY_DUST)  # the file's architecture, narrower
