@@ -286,10 +286,14 @@ def start_run(settings: DustTrainSettings) -> DustRun:
 def _model_from_file(settings: DustTrainSettings) -> ABPN:
     """The network a run continues from `init_from`: its weights in settings.config's output
     form (e.g. an additive model read as a gain), or its strongest channels at half width."""
+    from abpn_cli.engine import EngineError
     from abpn_cli.engine.modelfile import load_eager
 
     assert settings.init_from is not None
-    eager, _meta = load_eager(settings.init_from)
+    try:
+        eager, _meta = load_eager(settings.init_from)
+    except (EngineError, RuntimeError) as exc:  # missing, not a model file, damaged
+        raise DustTrainError(f"cannot start from --init-from {settings.init_from}: {exc}") from exc
     if settings.half_width:  # the file's own architecture, narrower
         return slim_from(eager.eval(), half_widths(eager.config))
     # the file's thumbnail: a model continued keeps the scale it was trained for
@@ -368,6 +372,7 @@ def train_dust(settings: DustTrainSettings, progress: Progress = print) -> ValSc
     Ctrl-C saves a checkpoint first; rerunning the same settings continues from it.
     """
     torch.manual_seed(settings.seed)
+    run = start_run(settings)  # first: a bad --init-from fails before minutes of decoding
     settings.out.mkdir(parents=True, exist_ok=True)
     sources = dust_sources(load_thumbs(settings.photos, RENDER_SIDES, settings.cache_dir))
     held_photos = settings.holdout or settings.photos[:2]
@@ -376,7 +381,6 @@ def train_dust(settings: DustTrainSettings, progress: Progress = print) -> ValSc
     held = dust_sources(held_thumbs)
     progress(f"{len(sources)} training thumbnails, {len(held)} held out")
     val = make_val_set(held, settings)
-    run = start_run(settings)
     if run.step:
         progress(f"resumed at step {run.step} (best selection score {run.best:.4f})")
     run.model.lrl.train()

@@ -172,3 +172,15 @@ def test_half_width_cuts_the_init_models_strongest_channels(tmp_path):
     assert float(run.model.lrl.mask_branch.head.bias[0].detach()) == pytest.approx(0.7)
     fresh = start_run(replace(settings, init_from=None, half_width=True, config=TINY_DUST))
     assert fresh.model.config.encoder_widths == half_widths(TINY_DUST).encoder_widths
+
+
+@pytest.mark.parametrize("content", [None, b"not a model"])
+def test_an_init_from_that_is_missing_or_no_model_is_a_clear_error(tmp_path, content):
+    from abpn_cli.training.dust_train import DustTrainError, start_run
+
+    path = tmp_path / "base.pt"
+    if content is not None:
+        path.write_bytes(content)
+    settings = DustTrainSettings((tmp_path / "unused.jpg",), (), tmp_path / "a", init_from=path)
+    with pytest.raises(DustTrainError, match="cannot start from --init-from"):
+        start_run(settings)
