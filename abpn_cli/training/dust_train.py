@@ -274,11 +274,10 @@ def start_run(settings: DustTrainSettings) -> DustRun:
         run.step, run.best, run.history = state["step"], state["best"], state["history"]
         run.minutes_before = state.get("minutes", 0.0)
         return run
-    if settings.init_from is None:
-        config = settings.config
-        model = ABPN(half_widths(config) if settings.half_width else config)
-    else:
+    if settings.init_from is not None:
         model = _model_from_file(settings)
+    else:
+        model = ABPN(half_widths(settings.config) if settings.half_width else settings.config)
     opt = torch.optim.Adam(model.lrl.parameters(), lr=settings.lr)
     return DustRun(model, opt, np.random.default_rng(settings.seed))
 
@@ -295,7 +294,7 @@ def _model_from_file(settings: DustTrainSettings) -> ABPN:
     except (EngineError, RuntimeError) as exc:  # missing, not a model file, damaged
         raise DustTrainError(f"cannot start from --init-from {settings.init_from}: {exc}") from exc
     if settings.half_width:  # the file's own architecture, narrower
-        return slim_from(eager.eval(), half_widths(eager.config))
+        return slim_from(eager, half_widths(eager.config))
     # the file's thumbnail: a model continued keeps the scale it was trained for
     model = ABPN(replace(settings.config, thumbnail=eager.config.thumbnail))
     try:
