@@ -275,15 +275,42 @@ def review(
 @app.command("dust-profile")
 def dust_profile(
     frames: list[Path] = typer.Argument(
-        ..., help="Reference frame(s): a plain wall, grey card or clear sky, stopped down."
+        ...,
+        help="Reference frame(s): a plain wall, grey card or clear sky, stopped down; with "
+        "--learn, the shoot's own photos (files or folders).",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="The profile file to write (.npz)."),
+    learn: bool = typer.Option(
+        False,
+        "--learn",
+        help="Learn it from the spots the model finds again and again across the shoot.",
+    ),
+    model: Path | None = _MODEL,
+    device: str = _DEVICE,
+    sensitivity: float | None = _SENSITIVITY,
 ) -> None:
-    """Measure the sensor's dust shadows from reference frames, for retouch --dust-profile."""
+    """Measure the sensor's dust shadows (reference frames, or --learn from the shoot) for
+    retouch --dust-profile."""
     from abpn_cli.batch.sensor_profile import PROFILE_EXITS, ProfileSettings, run_dust_profile
+    from abpn_cli.batch.shoot_profile import LEARN_EXITS, LearnSettings, run_learn_profile
 
-    with _exits(PROFILE_EXITS):
-        profile = run_dust_profile(ProfileSettings(tuple(frames), out))
+    if learn:
+        with _exits(LEARN_EXITS):
+            done = run_learn_profile(LearnSettings(tuple(frames), out, model, device, sensitivity))
+        for line in done.skipped:
+            typer.echo(f"skipped {line}", err=True)
+        profile = done.learned.profile
+        typer.echo(
+            f"the model ran on {done.used} frame(s): {done.learned.recurring} spot(s) recur"
+            + (
+                f", {done.learned.same_scene} left out (the same scene in every frame)"
+                if done.learned.same_scene
+                else ""
+            )
+        )
+    else:
+        with _exits(PROFILE_EXITS):
+            profile = run_dust_profile(ProfileSettings(tuple(frames), out))
     worst = max((s.attenuation for s in profile.spots), default=0.0)
     typer.echo(
         f"{out}: {len(profile.spots)} dust spots from {profile.frames} frame(s)"

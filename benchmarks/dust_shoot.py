@@ -9,6 +9,8 @@ dust, pooled over the frames:
   model                 `abpn retouch` at the sensitivity given
   profile (shoot)       `abpn dust-profile` of the dusty frames themselves, applied
   profile (reference)   `abpn dust-profile` of the reference frame, applied
+  profile (learned)     `abpn dust-profile --learn`: the model's own corrections of the spots
+                        it found in several frames, applied to all (no reference frame)
   ... + model           the profile first, then the model (what `--dust-profile` does)
 
 Also printed: how many spots each profile holds and how many of the true defects it covers.
@@ -30,6 +32,7 @@ import cv2
 import numpy as np
 from _setup import dust_parser, photos_and_model
 
+from abpn_cli.batch.shoot_profile import frame_finds, learn_profile
 from abpn_cli.engine import RetouchOptions, retouch
 from abpn_cli.engine.dustprofile import (
     DustProfile,
@@ -111,6 +114,12 @@ def main() -> int:
     ap.add_argument("--size", default="3000x2000")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--figure", type=Path, default=None)
+    ap.add_argument(
+        "--learn-sensitivity",
+        type=float,
+        default=None,
+        help="the model's sensitivity while learning the profile (default: --sensitivity)",
+    )
     args = ap.parse_args()
     loaded = photos_and_model(args.photos, args.model)
     if loaded is None:
@@ -134,6 +143,18 @@ def main() -> int:
         profiles["shoot"] = build_profile([c.dusty for c in cases])
     except DustProfileError as exc:
         print(f"profile (shoot): refused: {exc}")
+    options = RetouchOptions(sensitivity=args.sensitivity)
+    finds = []
+    learn_at = args.sensitivity if args.learn_sensitivity is None else args.learn_sensitivity
+    for c in cases:
+        result = retouch(model, c.dusty, RetouchOptions(sensitivity=learn_at))
+        finds.append(frame_finds(c.dusty, result.image, [s.to_json() for s in result.spots]))
+    learned = learn_profile(finds)
+    profiles["learned"] = learned.profile
+    print(
+        f"profile (learned at sensitivity {learn_at}): {learned.recurring} recurring spots, "
+        f"{learned.same_scene} left out as one scene"
+    )
     print(
         f"{len(cases)} frames {w}x{h}, {len(defects)} defects; model {model.path.name}, "
         f"sensitivity {args.sensitivity}; the reference profile built in {built:.1f} s"
@@ -143,7 +164,6 @@ def main() -> int:
             f"profile ({name}): {len(prof.spots)} spots, covers {_covered(prof, cases[0])} "
             f"of {len(defects)} defects"
         )
-    options = RetouchOptions(sensitivity=args.sensitivity)
 
     def run_model(px: np.ndarray) -> np.ndarray:
         return retouch(model, px, options).image

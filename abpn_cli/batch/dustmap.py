@@ -52,6 +52,7 @@ class RecurringSpot:
     y: float
     diameter: float  # relative to the long side
     frames: int
+    members: tuple[int, ...] = ()  # which frames (indices into the batch's list), ascending
 
     def to_json(self, width: int, height: int) -> dict[str, float | int]:
         long_side = max(width, height)
@@ -91,7 +92,7 @@ def recurring_spots(frames: Sequence[FrameSpots]) -> list[RecurringSpot]:
     """Clusters seen in at least max(2, 25 % of the frames) frames, most frequent first."""
     need = frames_needed(len(frames))
     out = [
-        RecurringSpot(c.x, c.y, c.diameter, len(c.frames))
+        RecurringSpot(c.x, c.y, c.diameter, len(c.frames), tuple(sorted(c.frames)))
         for c in _cluster(frames)
         if len(c.frames) >= need
     ]

@@ -91,7 +91,7 @@ def _same_aspect(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return abs(a[0] / a[1] - b[0] / b[1]) <= ASPECT_TOLERANCE * b[0] / b[1]
 
 
-def _grey_log(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+def grey_log(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """(H, W, 3) uint8/uint16 -> (h, w) float32 log linear grey at `size` = (w, h)."""
     scale = max_value(pixels.dtype)
     small = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA).astype(np.float32) / scale
@@ -168,13 +168,12 @@ def build_profile(frames: Iterable[np.ndarray]) -> DustProfile:
     for pixels in frames:
         h, w = pixels.shape[:2]
         if size is None:
-            k = min(1.0, WORK_SIDE / max(h, w))
-            size = (max(8, round(w * k)), max(8, round(h * k)))
+            size = working_size(w, h)
         elif not _same_aspect((w, h), size):
             raise DustProfileError(
                 f"frames of one shape are needed: a {w}x{h} frame among {size[0]}:{size[1]}"
             )
-        stack.append(_grey_log(pixels, size))
+        stack.append(grey_log(pixels, size))
     if size is None:
         raise DustProfileError("no frames to measure a dust profile from")
     long_side = max(size)
@@ -188,6 +187,19 @@ def build_profile(frames: Iterable[np.ndarray]) -> DustProfile:
     _check_quiet(residual, excluded, len(stack))
     spots = tuple(_spot(residual, labels, i) for i in keep)
     return DustProfile(size[0], size[1], len(stack), spots)
+
+
+def working_size(width: int, height: int) -> tuple[int, int]:
+    """(w, h) of the grey working copy of a width x height frame (long side <= WORK_SIDE)."""
+    k = min(1.0, WORK_SIDE / max(height, width))
+    return max(8, round(width * k)), max(8, round(height * k))
+
+
+def spots_of_residual(residual: np.ndarray) -> tuple[ProfileSpot, ...]:
+    """The spots of a log t map already measured (<= 0 on the working grid; e.g. learned
+    from the model's corrections), found, clipped and feathered as `build_profile` does."""
+    labels, keep = _spot_labels(residual, max(residual.shape))
+    return tuple(_spot(residual, labels, i) for i in keep)
 
 
 def _full_window(spot: ProfileSpot, width: int, height: int) -> tuple[int, int, int, int]:

@@ -12,7 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from abpn_cli.cli import app
-from abpn_cli.exitcodes import EXIT_OK, EXIT_USAGE
+from abpn_cli.engine.dustprofile import load_profile
+from abpn_cli.exitcodes import EXIT_ENVIRONMENT, EXIT_OK, EXIT_USAGE
 from abpn_cli.training.dust import add_dust
 from tests.batch.conftest import outputs
 from tests.engine.test_dustprofile import DEFECTS, H, W
@@ -123,3 +124,35 @@ def test_a_damaged_reference_is_named_without_retouchs_hint(tmp_path: Path) -> N
     assert result.exit_code == EXIT_USAGE
     assert "cannot use" in result.output and "truncated JPEG" in result.output
     assert "--accept-damaged" not in result.output and not (tmp_path / "sensor.npz").exists()
+
+
+def _learn_shoot(root: Path, frames: int = 4) -> None:
+    """A handheld shoot: the scene moves from frame to frame, the sensor's dust stays."""
+    for i in range(frames):
+        clean = np.ascontiguousarray(np.roll(textured(H, W, seed=i), 71 * i, axis=1))
+        d = add_dust(clean, np.random.default_rng(i), defects=DEFECTS)
+        write_rgb(root / f"frame{i}.png", to_u8(d.dusty))
+
+
+def test_learn_writes_a_profile_of_the_spots_the_shipped_model_keeps_finding(tmp_path) -> None:
+    _learn_shoot(tmp_path / "shoot")
+    (tmp_path / "shoot" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    result = _profile_cmd(tmp_path / "shoot", "--learn", "--out", tmp_path / "p.npz")
+    assert result.exit_code == EXIT_OK, result.output
+    assert "skipped" in result.output and "broken.jpg" in result.output
+    profile = load_profile(tmp_path / "p.npz")
+    assert profile.frames == 4 and len(profile.spots) >= 1
+    for s in profile.spots:  # each learned spot sits on one of the sensor's defects
+        assert any(
+            s.box[0] * W <= d.x <= s.box[2] * W and s.box[1] * H <= d.y <= s.box[3] * H
+            for d in DEFECTS
+        ), s.box
+
+
+def test_learn_with_a_missing_model_is_exit_4_and_writes_nothing(tmp_path) -> None:
+    _learn_shoot(tmp_path / "shoot", frames=2)
+    out = tmp_path / "p.npz"
+    args = ("--learn", "--model", tmp_path / "nope.pt", "--out", out)
+    result = _profile_cmd(tmp_path / "shoot", *args)
+    assert result.exit_code == EXIT_ENVIRONMENT and "nope.pt" in result.output
+    assert not out.exists()
