@@ -287,7 +287,9 @@ def dust_profile(
     ),
     model: Path | None = _MODEL,
     device: str = _DEVICE,
-    sensitivity: float | None = _SENSITIVITY,
+    sensitivity: float | None = typer.Option(
+        None, "--sensitivity", help="0..1 [0.3]: the model's sensitivity while it learns."
+    ),
 ) -> None:
     """Measure the sensor's dust shadows (reference frames, or --learn from the shoot) for
     retouch --dust-profile."""

@@ -19,7 +19,8 @@ Also printed: how many spots each profile holds and how many of the true defects
         [--figure docs/dust_profile_before_after.png]
 
 --figure: per frame (first six), the defect the model left most of, at 100 %: dusty | model |
-profile (reference) + model | clean truth | the error |x - clean| x 8 of the first three.
+learned profile + model | reference profile + model | clean truth | the error |x - clean| x 8
+of the first four.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import cv2
 import numpy as np
 from _setup import dust_parser, photos_and_model
 
-from abpn_cli.batch.shoot_profile import frame_finds, learn_profile
+from abpn_cli.batch.shoot_profile import LEARN_SENSITIVITY, frame_finds, learn_profile
 from abpn_cli.engine import RetouchOptions, retouch
 from abpn_cli.engine.dustprofile import (
     DustProfile,
@@ -98,7 +99,10 @@ def _figure(cases: list[DustCase], methods: list[Callable], path: Path) -> None:
     sep = np.full((GAP, rows[0].shape[1], 3), 255, np.uint8)
     grid = np.concatenate([x for r in rows for x in (r, sep)][:-1], axis=0)
     cv2.imwrite(str(path), grid[:, :, ::-1])
-    print(f"figure: {path} (dusty | model | profile + model | clean | their errors x 8)")
+    print(
+        f"figure: {path} (dusty | model | learned + model | reference + model | clean | "
+        "their errors x 8)"
+    )
 
 
 def _score(name: str, cases: list[DustCase], method: Callable[[np.ndarray], np.ndarray]) -> None:
@@ -118,7 +122,7 @@ def main() -> int:
         "--learn-sensitivity",
         type=float,
         default=None,
-        help="the model's sensitivity while learning the profile (default: --sensitivity)",
+        help=f"the model's sensitivity while learning the profile (default {LEARN_SENSITIVITY})",
     )
     args = ap.parse_args()
     loaded = photos_and_model(args.photos, args.model)
@@ -145,7 +149,7 @@ def main() -> int:
         print(f"profile (shoot): refused: {exc}")
     options = RetouchOptions(sensitivity=args.sensitivity)
     finds = []
-    learn_at = args.sensitivity if args.learn_sensitivity is None else args.learn_sensitivity
+    learn_at = LEARN_SENSITIVITY if args.learn_sensitivity is None else args.learn_sensitivity
     for c in cases:
         result = retouch(model, c.dusty, RetouchOptions(sensitivity=learn_at))
         finds.append(frame_finds(c.dusty, result.image, [s.to_json() for s in result.spots]))
@@ -182,7 +186,8 @@ def main() -> int:
         _score(f"profile ({name})", cases, with_profile(prof, False))
         _score(f"profile ({name}) + model", cases, with_profile(prof, True))
     if args.figure:
-        _figure(cases, [run_model, with_profile(profiles["reference"], True)], args.figure)
+        then_model = [with_profile(profiles[k], True) for k in ("learned", "reference")]
+        _figure(cases, [run_model, *then_model], args.figure)
     print(f"({time.perf_counter() - start:.0f} s)")
     return 0
 

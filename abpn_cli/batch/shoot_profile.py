@@ -27,8 +27,7 @@ import numpy as np
 from abpn_cli.batch.dustmap import FrameSpots, RecurringSpot, recurring_spots, reference_size
 from abpn_cli.batch.fsutil import atomic_write_bytes
 from abpn_cli.batch.sensor_profile import PROFILE_EXITS, reference_files
-from abpn_cli.batch.settings import DEFAULT_SENSITIVITY
-from abpn_cli.engine import EngineError, ModelCard, RetouchOptions, load_model, retouch
+from abpn_cli.engine import EngineError, RetouchOptions, load_model, retouch
 from abpn_cli.engine.dustprofile import (
     DustProfile,
     DustProfileError,
@@ -50,6 +49,11 @@ LEARN_EXITS = (
 )
 LEVEL_SIDE = 256  # long side of the coarse copy of each frame kept for the scene check
 SCENE_SPREAD = 0.03  # content spread (log light) under which a place is one scene
+# Why higher than the batch's default (benchmarks/dust_shoot.py, 11 frames, 14 defects): the
+# recurrence rule already drops one-off false spots, so the model may look harder. Learned at
+# 0.05: 8 spots, all on defects, 62.8 % of the dust error removed (with the model after); at
+# 0.3: 9, all on defects, 67.6 %; at 1: 20, only 10 on defects, 68.1 % (false spots recur).
+LEARN_SENSITIVITY = 0.3
 WINDOW_REACH = 3.0  # a cluster's window reaches this many spot diameters from its centre
 
 
@@ -137,7 +141,7 @@ class LearnSettings:
     out: Path
     model: Path | None = None  # None: the shipped default
     device: str = "auto"
-    sensitivity: float | None = None  # None: the model card's, else DEFAULT_SENSITIVITY
+    sensitivity: float | None = None  # the model's while learning; None: LEARN_SENSITIVITY
 
 
 @dataclass(frozen=True)
@@ -147,13 +151,11 @@ class LearnOutcome:
     skipped: tuple[str, ...]  # "path: why" for frames not used (damaged, another size)
 
 
-def _sensitivity(settings: LearnSettings, card_sensitivity: float | None) -> float:
-    """As given, else the model card's, else the batch default: what `retouch` would use."""
-    chosen = settings.sensitivity
-    if chosen is None:
-        chosen = DEFAULT_SENSITIVITY if card_sensitivity is None else float(card_sensitivity)
+def _sensitivity(settings: LearnSettings) -> float:
+    """As given, else LEARN_SENSITIVITY (checked by the range's one owner)."""
+    chosen = LEARN_SENSITIVITY if settings.sensitivity is None else settings.sensitivity
     try:
-        mask_threshold(chosen)  # the range's one owner
+        mask_threshold(chosen)
     except ValueError as exc:
         raise DustProfileError(f"--sensitivity: {exc}") from exc
     return chosen
@@ -161,9 +163,8 @@ def _sensitivity(settings: LearnSettings, card_sensitivity: float | None) -> flo
 
 def _frames(files: Sequence[Path], settings: LearnSettings):
     """(path, photo's f-number, finds) of each readable frame, and "path: why" for the rest."""
+    options = RetouchOptions(sensitivity=_sensitivity(settings))  # before the model loads
     model = load_model(settings.model, settings.device)
-    sensitivity = _sensitivity(settings, ModelCard.from_meta(model.metadata).sensitivity)
-    options = RetouchOptions(sensitivity=sensitivity)
     frames, skipped = [], []
     for path in files:
         try:

@@ -149,10 +149,17 @@ def test_learn_writes_a_profile_of_the_spots_the_shipped_model_keeps_finding(tmp
         ), s.box
 
 
-def test_learn_with_a_missing_model_is_exit_4_and_writes_nothing(tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("extra", "code", "says"),
+    [
+        (("--model", "nope.pt"), EXIT_ENVIRONMENT, "nope.pt"),
+        (("--sensitivity", "2"), EXIT_USAGE, "sensitivity"),
+    ],
+)
+def test_learn_refuses_bad_options_and_writes_nothing(tmp_path, extra, code, says) -> None:
     _learn_shoot(tmp_path / "shoot", frames=2)
     out = tmp_path / "p.npz"
-    args = ("--learn", "--model", tmp_path / "nope.pt", "--out", out)
-    result = _profile_cmd(tmp_path / "shoot", *args)
-    assert result.exit_code == EXIT_ENVIRONMENT and "nope.pt" in result.output
+    extra = tuple(str(tmp_path / a) if a.endswith(".pt") else a for a in extra)
+    result = _profile_cmd(tmp_path / "shoot", "--learn", *extra, "--out", out)
+    assert result.exit_code == code and says in result.output, result.output
     assert not out.exists()
