@@ -114,6 +114,20 @@ class LocalAttentiveModule(nn.Module):
         m = _up_to(mask, skip)
         return self.gated(torch.cat([_up_to(x, skip), skip, m], dim=1))
 
+    def forward_boxes(
+        self, x: Tensor, skip: Tensor, mask: Tensor, boxes: list[tuple[int, int, int, int]]
+    ) -> Tensor:
+        """`forward` only inside `boxes` (y0, y1, x0, x1 at this scale), zero elsewhere: each is
+        computed from its box grown by the 3x3 reach, so it equals the dense result there."""
+        inp = torch.cat([_up_to(x, skip), skip, _up_to(mask, skip)], dim=1)
+        h, w = skip.shape[2], skip.shape[3]
+        out = inp.new_zeros(inp.shape[0], self.gated.conv.out_channels // 2, h, w)
+        for y0, y1, x0, x1 in boxes:
+            gy0, gx0 = max(y0 - 1, 0), max(x0 - 1, 0)
+            r = self.gated(inp[:, :, gy0 : min(y1 + 1, h), gx0 : min(x1 + 1, w)])
+            out[:, :, y0:y1, x0:x1] = r[:, :, y0 - gy0 : y1 - gy0, x0 - gx0 : x1 - gx0]
+        return out
+
 
 FINE_LAMS_FROM = 4  # LAMs 5-6 (index 4, 5) run at I_l/2 and I_l
 WINDOW = 32  # I_l px: the fine LAMs' window in forward_where (a multiple of 4)
@@ -155,12 +169,21 @@ class LocalRetouchingBranch(nn.Module):
     def forward(self, skips: list[Tensor], mask: Tensor) -> Tensor:
         return self._fine(self._coarse(skips, mask), skips[1], skips[0], mask)
 
-    def _coarse(self, skips: list[Tensor], mask: Tensor) -> Tensor:
-        """LAMs 1-4, from F_skip_6 to I_l/4 (cheap: 1/16 of the thumbnail's pixels)."""
+    def _coarse(
+        self,
+        skips: list[Tensor],
+        mask: Tensor,
+        boxes: list[tuple[int, int, int, int]] | None = None,
+    ) -> Tensor:
+        """LAMs 1-4, from F_skip_6 to I_l/4 (1/16 of the thumbnail's pixels); with `boxes`
+        (I_l/4 cells) the last, the costliest of the four, runs only inside them."""
         x = skips[6]
         for i, lam in enumerate(self.lams):
             if i < self.fine_from:
-                x = lam(x, skips[5 - i], mask)
+                if boxes is not None and i == self.fine_from - 1:
+                    x = lam.forward_boxes(x, skips[5 - i], mask, boxes)
+                else:
+                    x = lam(x, skips[5 - i], mask)
         return x
 
     def _fine(self, x: Tensor, skip1: Tensor, thumb: Tensor, mask: Tensor) -> Tensor:
@@ -176,36 +199,46 @@ class LocalRetouchingBranch(nn.Module):
             return (thumb * torch.exp(residual)).clamp(0.0, 1.0)
         return (thumb + residual).clamp(0.0, 1.0)
 
+    def _windows(self, mask: Tensor, floor: float) -> list[tuple[int, int, int, int, int, int]]:
+        """(cy, cx, y0, y1, x0, x1) in I_l/4 cells: each WINDOW-px window where M, dilated by one
+        cell, reaches `floor`, and the window grown by WINDOW_HALO that computes it."""
+        need = F.max_pool2d((mask >= floor).to(mask.dtype), 3, stride=1, padding=1)
+        hq, wq = mask.shape[2], mask.shape[3]
+        n, halo = self.window // 4, self.window_halo // 4
+        out: list[tuple[int, int, int, int, int, int]] = []
+        for cy in range(0, hq, n):
+            for cx in range(0, wq, n):
+                if bool(need[:, :, cy : cy + n, cx : cx + n].max() >= 0.5):
+                    y0, x0 = max(cy - halo, 0), max(cx - halo, 0)
+                    out.append((cy, cx, y0, min(cy + n + halo, hq), x0, min(cx + n + halo, wq)))
+        return out
+
     def forward_where(self, skips: list[Tensor], mask: Tensor, floor: float) -> Tensor:
-        """R_l with the fine LAMs run only in WINDOW-px windows of I_l where M, dilated by
-        one cell, reaches `floor`; elsewhere R_l = I_l.
+        """R_l with the fine LAMs, and the last coarse one, run only in WINDOW-px windows of I_l
+        where M, dilated by one cell, reaches `floor`; elsewhere R_l = I_l.
 
         Exact for a caller that drops every edit where M < floor (the engine's sensitivity
         gate, bilinear from the mask: hence the one-cell dilation): each window is computed
-        with a WINDOW_HALO-px margin, wider than the fine LAMs' reach. On a clean frame this
-        skips ~60 % of the LRL. (N, C, H/4, W/4) mask, skips as `forward`.
+        with a WINDOW_HALO-px margin, wider than the fine LAMs' reach. A frame with no such
+        window costs no LAM at all. (N, C, H/4, W/4) mask, skips as `forward`.
         """
-        x = self._coarse(skips, mask)
         out = skips[0].clone()
-        need = F.max_pool2d((mask >= floor).to(mask.dtype), 3, stride=1, padding=1)
-        hq, wq = mask.shape[2], mask.shape[3]
-        n, halo = self.window // 4, self.window_halo // 4  # in I_l/4 cells
-        for cy in range(0, hq, n):
-            for cx in range(0, wq, n):
-                if bool(need[:, :, cy : cy + n, cx : cx + n].max() < 0.5):
-                    continue
-                y0, x0 = max(cy - halo, 0), max(cx - halo, 0)
-                y1, x1 = min(cy + n + halo, hq), min(cx + n + halo, wq)
-                r = self._fine(
-                    x[:, :, y0:y1, x0:x1],
-                    skips[1][:, :, 2 * y0 : 2 * y1, 2 * x0 : 2 * x1],
-                    skips[0][:, :, 4 * y0 : 4 * y1, 4 * x0 : 4 * x1],
-                    mask[:, :, y0:y1, x0:x1],
-                )
-                ey, ex = min(cy + n, hq), min(cx + n, wq)
-                out[:, :, 4 * cy : 4 * ey, 4 * cx : 4 * ex] = r[
-                    :, :, 4 * (cy - y0) : 4 * (ey - y0), 4 * (cx - x0) : 4 * (ex - x0)
-                ]
+        windows = self._windows(mask, floor)
+        if len(windows) == 0:
+            return out
+        x = self._coarse(skips, mask, [(y0, y1, x0, x1) for _, _, y0, y1, x0, x1 in windows])
+        hq, wq, n = mask.shape[2], mask.shape[3], self.window // 4
+        for cy, cx, y0, y1, x0, x1 in windows:
+            r = self._fine(
+                x[:, :, y0:y1, x0:x1],
+                skips[1][:, :, 2 * y0 : 2 * y1, 2 * x0 : 2 * x1],
+                skips[0][:, :, 4 * y0 : 4 * y1, 4 * x0 : 4 * x1],
+                mask[:, :, y0:y1, x0:x1],
+            )
+            ey, ex = min(cy + n, hq), min(cx + n, wq)
+            out[:, :, 4 * cy : 4 * ey, 4 * cx : 4 * ex] = r[
+                :, :, 4 * (cy - y0) : 4 * (ey - y0), 4 * (cx - x0) : 4 * (ex - x0)
+            ]
         return out
 
 

@@ -45,3 +45,34 @@ def test_the_coarse_methods_script(method):
     args = (x,) if method == "coarse" else (x, 0.0)
     mask, blend = getattr(scripted, method)(*args)
     assert mask.shape == (1, 1, 32, 48) and blend.shape == x.shape
+
+
+@torch.no_grad()
+def test_forward_where_runs_no_lam_when_no_window_needs_one():
+    lrl = make_tiny_model(seed=6).lrl
+    x = _thumb(7)
+    mask, _ = lrl(x)
+    branch = lrl.retouch_branch
+    calls = []
+    hook = branch.lams[0].register_forward_hook(lambda *a: calls.append(1))
+    _, where = lrl.forward_where(x, float(mask.max()) + 0.01)
+    hook.remove()
+    assert torch.equal(where, x) and calls == []
+
+
+@torch.no_grad()
+def test_a_lam_over_boxes_is_the_dense_lam_inside_them_and_zero_outside():
+    model = make_tiny_model(seed=8)
+    lam = model.lrl.retouch_branch.lams[3]  # the last coarse LAM: I_l/8 features, F_skip_2
+    g = torch.Generator().manual_seed(9)
+    x = torch.rand(1, model.config.lrb_widths[2], 12, 20, generator=g)  # half the skip's scale
+    skip = torch.rand(1, model.config.encoder_widths[1], 24, 40, generator=g)
+    mask = torch.rand(1, 1, 24, 40, generator=g)
+    boxes = [(0, 5, 0, 7), (10, 24, 33, 40), (8, 12, 15, 21)]  # two at the border, one inside
+    dense = lam(x, skip, mask)
+    out = lam.forward_boxes(x, skip, mask, boxes)
+    inside = torch.zeros(24, 40, dtype=torch.bool)
+    for y0, y1, x0, x1 in boxes:
+        inside[y0:y1, x0:x1] = True
+    assert torch.allclose(out[..., inside], dense[..., inside], atol=1e-6)
+    assert torch.equal(out[..., ~inside], torch.zeros_like(out[..., ~inside]))
