@@ -52,8 +52,10 @@ def test_spots_in_the_padding_are_ignored():
     assert find_spots(edit, 4.0, 200, 200) == (0, [])
 
 
-@pytest.mark.parametrize(("s", "floor"), [(1.0, 0.0), (0.5, 1.5 / 255), (0.0, 3.0 / 255)])
-def test_the_visibility_floor_follows_the_sensitivity(s, floor):
+@pytest.mark.parametrize(
+    ("s", "floor"), [(1.0, 0.0), (0.99, 3.0 / 255), (0.5, 3.0 / 255), (0.0, 3.0 / 255)]
+)
+def test_the_visibility_floor_holds_under_sensitivity_one(s, floor):
     assert visibility_floor(s) == pytest.approx(floor)
 
 
