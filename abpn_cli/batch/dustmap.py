@@ -30,6 +30,17 @@ class FrameSpots:
     spots: Sequence[dict[str, float]]  # {"x", "y", "diameter", "change"} in frame pixels
 
 
+@dataclass(frozen=True)
+class DustMapNote:
+    """What the batch tells the user about its dust map once it has run."""
+
+    image: Path  # OUT/_qa/dust-map.png
+    frames: int  # frames the map is made of (retouched now or before)
+    recurring: int  # spots seen in at least frames_needed(frames) of them
+    profiled: bool  # the batch already divided a --dust-profile out
+    inputs: tuple[Path, ...] = ()  # what the batch was given (the hint names them)
+
+
 @dataclass
 class _Cluster:
     x: float  # relative to the width

@@ -4,6 +4,7 @@ returned, its outcome and `retouch --review`'s page."""
 
 from __future__ import annotations
 
+import shlex
 import sys
 import threading
 from pathlib import Path
@@ -26,6 +27,7 @@ from abpn_cli.batch.review import ReviewError, ReviewSettings, run_review
 from abpn_cli.exitcodes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 
 if TYPE_CHECKING:  # the runner imports this module
+    from abpn_cli.batch.dustmap import DustMapNote
     from abpn_cli.batch.runner import BatchOutcome
 
 
@@ -211,6 +213,26 @@ def show_outcome(outcome: BatchOutcome, quiet: bool) -> None:
         and outcome.exit_code in (EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED)
     ):
         _say(summary_line(outcome.summary), sys.stdout)
+    if not quiet and outcome.dust_map is not None and outcome.dust_map.recurring:
+        _say(dust_map_line(outcome.dust_map), sys.stdout)
+
+
+def dust_map_line(note: DustMapNote) -> str:
+    """Where the shoot's recurring dust is and, without a profile, how to take it out of the
+    frames where the model missed it (the model sees a spot on texture only now and then)."""
+    n = note.recurring
+    line = (
+        f"dust map: {n} spot{'s' if n != 1 else ''} recur across the {note.frames} frames "
+        f"({note.image}): sensor dust, clean the sensor there"
+    )
+    if note.profiled:
+        return line
+    shoot = " ".join(shlex.quote(str(p)) for p in note.inputs) or "SHOOT"
+    return (
+        f"{line}; `abpn dust-profile {shoot} --learn -o shoot.npz`, then this retouch again "
+        f"with `--dust-profile shoot.npz`, takes it out of every frame, also where the model "
+        f"missed it"
+    )
 
 
 def review_after_batch(out: Path, report: Path | None, quiet: bool) -> None:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from abpn_cli.batch.context import BatchContext, ResultBook
 from abpn_cli.batch.control import INTERRUPTED, StopControl
 from abpn_cli.batch.dustmap import (
+    DustMapNote,
     FrameSpots,
     recurring_spots,
     reference_size,
@@ -90,6 +91,7 @@ class BatchOutcome:
     summary: Summary | None = None
     message: str | None = None  # the reason for exit codes 2, 3, 4 (or a report problem)
     dry_run: bool = False
+    dust_map: DustMapNote | None = None  # written for a batch of two or more frames
 
 
 @dataclass
@@ -330,7 +332,16 @@ def _finish(
             ui.error(f"could not write the report {target}: {describe_os_error(exc)}")
             if target == settings.report:
                 code = EXIT_FAILED if code == EXIT_OK else code
-    return BatchOutcome(code, tuple(results), summary, message)
+    note = None
+    if dust_map is not None:
+        note = DustMapNote(
+            settings.out / dust_map["image"],
+            dust_map["frames"],
+            len(dust_map["recurring"]),
+            settings.dust_profile is not None,
+            settings.inputs,
+        )
+    return BatchOutcome(code, tuple(results), summary, message, dust_map=note)
 
 
 def _write_dust_map(

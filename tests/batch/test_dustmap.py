@@ -67,6 +67,10 @@ def test_a_batch_of_frames_gets_a_dust_map_in_qa_and_the_report(tmp_path, cli):
     assert spots > 0 and entry["recurring"] and all(r["frames"] == 3 for r in entry["recurring"])
     png = cv2.imread(str(tmp_path / "out" / entry["image"]))
     assert png is not None and png.shape[1] == 1200
+    n = len(entry["recurring"])
+    assert f"recur across the 3 frames ({tmp_path / 'out' / entry['image']})" in result.output
+    assert f"dust map: {n} spot" in result.output
+    assert f"abpn dust-profile {tmp_path / 'in'} --learn -o shoot.npz" in result.output
     # a rerun skips every file but still knows their spots (from the journal)
     result, again = cli(tmp_path / "in", "--out", tmp_path / "out", report=tmp_path / "r2.json")
     assert {f["status"] for f in again["files"]} == {"skipped"}

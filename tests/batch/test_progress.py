@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from abpn_cli.batch.progress import ConsoleUI
+from abpn_cli.batch.dustmap import DustMapNote
+from abpn_cli.batch.progress import ConsoleUI, dust_map_line
 from abpn_cli.batch.report import FileResult
 
 
@@ -58,3 +59,11 @@ def test_a_file_done_by_a_ray_worker_names_the_worker_on_its_line():
     done = FileResult(Path("/in/a.jpg"), Path("/out/a.jpg"), "ok", seconds=1.25, worker="w1@n2:42")
     ui.finished(done, "in/a.jpg")
     assert err.getvalue() == "[1/1] ok      in/a.jpg -> /out/a.jpg (1.25 s on w1@n2:42)\n"
+
+
+@pytest.mark.parametrize(("profiled", "hint"), [(False, True), (True, False)])
+def test_the_dust_map_line_points_to_a_profile_only_when_the_batch_had_none(profiled, hint):
+    note = DustMapNote(Path("/out/_qa/dust-map.png"), 12, 3, profiled, (Path("my shoot"),))
+    line = dust_map_line(note)
+    assert line.startswith("dust map: 3 spots recur across the 12 frames (/out/_qa/dust-map.png)")
+    assert ("abpn dust-profile 'my shoot' --learn" in line) is hint
