@@ -36,7 +36,7 @@ class Job:
     rel: PurePosixPath  # path under its input root
     output: Path  # absolute final output path
     out_rel: str  # output relative to OUT, POSIX: the resume key
-    fmt: str  # writer format: jpeg | png | tiff | webp
+    fmt: str  # writer format: jpeg | png | tiff | webp | heif, or keep (the source's own)
     mask: Path | None = None
     blend: Path | None = None
     qa_only: bool = False  # the output is done; only its QA dumps are to be written
@@ -111,11 +111,18 @@ def output_suffix(input_suffix: str, fmt_option: str) -> str:
 
 
 def writer_format(suffix: str) -> str:
-    """The encoder to use for an output name (the name decides, never the source bytes)."""
+    """The encoder an output name asks for (what `--format X` writes)."""
     fmt = format_for_suffix(suffix)
     if fmt is None:
         raise BatchUsageError(f"no writer for extension {suffix!r}")
     return fmt
+
+
+def _job_format(fmt_option: str, suffix: str) -> str:
+    """`keep` writes the format the source's bytes are (a PNG named .jpg stays a 16-bit PNG,
+    not an 8-bit JPEG; a RAW becomes TIFF); an asked-for format writes what the name says."""
+    named = writer_format(suffix)  # refuses a name no writer exists for
+    return "keep" if fmt_option == "keep" else named
 
 
 def qa_paths(out: Path, rel: PurePosixPath) -> tuple[Path, Path]:
@@ -303,7 +310,7 @@ def _build_jobs(
                 rel=rel,
                 output=out / out_rel,
                 out_rel=out_rel.as_posix(),
-                fmt=writer_format(out_rel.suffix),
+                fmt=_job_format(settings.format, out_rel.suffix),
                 mask=mask if settings.dump_mask else None,
                 blend=blend if settings.dump_blend else None,
                 sidecar=car,

@@ -39,6 +39,18 @@ class ProfileSettings:
     out: Path
 
 
+PROFILE_SUFFIX = ".npz"
+
+
+def check_profile_out(out: Path) -> None:
+    """Refuse an --out that is not a .npz file path before anything is read: a photo named
+    there would be overwritten by the profile (no photo format ends in .npz)."""
+    if out.suffix.lower() != PROFILE_SUFFIX:
+        raise DustProfileError(f"--out {out} must end in {PROFILE_SUFFIX} (a dust profile file)")
+    if out.is_dir():
+        raise DustProfileError(f"--out {out} is a folder; give the profile file's path")
+
+
 def reference_files(given: Sequence[Path]) -> list[Path]:
     """The given files, and the supported files of the given folders, evenly thinned to
     MAX_FRAMES (more add little to a median and cost memory)."""
@@ -73,6 +85,7 @@ def _pixels(files: Sequence[Path], apertures: list[float]) -> Iterator[np.ndarra
 
 def run_dust_profile(settings: ProfileSettings) -> DustProfile:
     """Measure, write OUT atomically, return the profile (for the summary)."""
+    check_profile_out(settings.out)
     apertures: list[float] = []
     profile = build_profile(_pixels(reference_files(settings.frames), apertures))
     if apertures:

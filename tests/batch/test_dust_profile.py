@@ -163,3 +163,18 @@ def test_learn_refuses_bad_options_and_writes_nothing(tmp_path, extra, code, say
     result = _profile_cmd(tmp_path / "shoot", "--learn", *extra, "--out", out)
     assert result.exit_code == code and says in result.output, result.output
     assert not out.exists()
+
+
+@pytest.mark.parametrize("learn", [False, True])
+@pytest.mark.parametrize("where", ["the reference itself", "a folder"])
+def test_an_out_that_is_not_a_profile_path_is_refused_and_the_photo_kept(
+    tmp_path: Path, learn: bool, where: str
+) -> None:
+    ref = write_rgb(tmp_path / "card.png", to_u8(grey_card(H, W)))
+    before = ref.read_bytes()
+    out = ref if where == "the reference itself" else tmp_path
+    flags = ("--learn",) if learn else ()
+    result = _profile_cmd(ref, *flags, "--out", out)
+    assert result.exit_code == EXIT_USAGE, result.output
+    assert ".npz" in result.output or "folder" in result.output
+    assert ref.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["card.png"]

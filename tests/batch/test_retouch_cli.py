@@ -6,13 +6,16 @@ import errno
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 from abpn_cli.batch import BatchSettings, RecordingUI, run_batch
+from abpn_cli.imaging import read_photo
 from tests.batch.conftest import outputs, temp_files, tree_hashes, write_bad_files
 from tests.factories import make_photo
+from tests.imaging.test_png import write_png16
 
 
 def decodes_fully(path) -> bool:
@@ -408,3 +411,23 @@ def test_qa_dumps_are_extras_that_never_redo_a_finished_output(tmp_path, cli):
     for flags in (("--dump-mask",), ()):  # done with its mask; dropping the flag redoes nothing
         again, report = cli(tmp_path / "in", "--out", out, *flags, report=tmp_path / "r.json")
         assert again.exit_code == 0 and report["files"][0]["status"] == "skipped"
+
+
+@pytest.mark.parametrize(
+    ("extra", "magic", "depth"),
+    [((), b"\x89PNG", 16), (("--format", "jpg"), b"\xff\xd8", 8)],
+)
+def test_a_png_named_jpg_keeps_its_own_format_unless_one_is_asked(
+    tmp_path, cli, extra, magic, depth
+):
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 65536, (7, 9, 3)).astype(np.float32)
+    rgb = cv2.resize(small, (256, 192), interpolation=cv2.INTER_CUBIC).clip(0, 65535)
+    (tmp_path / "in").mkdir()
+    src = write_png16(tmp_path / "in" / "named.png", rgb.astype(np.uint16))
+    src = src.rename(src.with_name("named.jpg"))  # a PNG, as its bytes say, under a .jpg name
+    result, report = cli(src.parent, "--out", tmp_path / "out", *extra, report=tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "out" / "named.jpg"
+    assert out.read_bytes().startswith(magic)
+    assert read_photo(out).bit_depth == depth and report["files"][0]["bit_depth"] == 16
