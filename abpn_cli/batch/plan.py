@@ -221,6 +221,13 @@ def _check_locations(settings: BatchSettings, out: Path) -> list[str]:
     return errors
 
 
+def check_locations(settings: BatchSettings) -> None:
+    """BatchUsageError (exit 2) for inputs and OUT that overlap (`_check_locations`)."""
+    errors = _check_locations(settings, settings.out.absolute())
+    if errors:
+        raise BatchUsageError("\n".join(errors))
+
+
 def _candidates(
     settings: BatchSettings,
     out: Path,
@@ -327,9 +334,7 @@ def make_plan(
 ) -> Plan:
     """Walk, map and check everything; raise BatchUsageError (exit 2) or NothingToProcess."""
     out = settings.out.absolute()
-    errors = _check_locations(settings, out)
-    if errors:
-        raise BatchUsageError("\n".join(errors))
+    check_locations(settings)
     warnings: list[str] = []
 
     def note(msg: str) -> None:

@@ -18,8 +18,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from abpn_cli.batch.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, BatchUsageError
-from abpn_cli.batch.plan import walk_folder
+from abpn_cli.batch.errors import (
+    EXIT_ENVIRONMENT,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    BatchUsageError,
+)
+from abpn_cli.batch.plan import check_locations, walk_folder
 from abpn_cli.batch.progress import BatchUI
 from abpn_cli.batch.runner import run_batch
 from abpn_cli.batch.settings import BatchSettings
@@ -41,6 +48,7 @@ class WatchSettings:
             raise BatchUsageError("abpn watch takes exactly one existing folder to watch")
         if self.interval <= 0 or self.settle < 0:
             raise BatchUsageError("--interval must be positive and --settle not negative")
+        check_locations(self.batch)  # refused now, not silently at the first arrival
 
 
 def _stamp(path: Path) -> Stamp | None:
@@ -158,6 +166,9 @@ def run_watch(
                 outcome = run_batch(replace(settings.batch, exclude=waiting), ui())
                 if outcome.exit_code == EXIT_INTERRUPTED:
                     return EXIT_INTERRUPTED
+                if outcome.exit_code in (EXIT_USAGE, EXIT_ENVIRONMENT):  # no round can fix it
+                    say(f"error: {outcome.message}")
+                    return outcome.exit_code
                 failed |= outcome.exit_code == EXIT_FAILED
                 taken.update((p, current[p]) for p in ready)
                 last_new = time.monotonic()

@@ -157,3 +157,31 @@ def test_max_idle_waits_for_a_file_still_arriving(tmp_path, tiny_model_file):
     assert run_watch(settings, RecordingUI, said.append) == 0
     assert outputs(out) == ["late.png"]
     assert "waiting for 1 file(s) to finish arriving" in said
+
+
+def test_an_out_inside_the_hot_folder_is_refused_at_once(tmp_path, tiny_model_file):
+    from typer.testing import CliRunner
+
+    from abpn_cli.cli import app
+
+    hot = tmp_path / "hot"
+    make_photo(hot / "a.png")
+    argv = ["watch", str(hot), "--out", str(hot / "out"), "--model", str(tiny_model_file)]
+    result = CliRunner().invoke(app, [*argv, "--max-idle", "30"], catch_exceptions=False)
+    assert result.exit_code == 2 and "inside the input folder" in result.output, result.output
+    assert sorted(p.name for p in hot.iterdir()) == ["a.png"]
+
+
+def test_a_round_that_cannot_run_stops_the_watch_with_its_reason(tmp_path):
+    """A model file gone missing is not fixed by waiting: exit 4 with the reason, not a
+    watch that sits idle and says nothing."""
+    from abpn_cli.batch import BatchSettings, RecordingUI
+    from abpn_cli.batch.watch import WatchSettings, run_watch
+
+    hot, out = tmp_path / "hot", tmp_path / "out"
+    make_photo(hot / "a.png")
+    batch = BatchSettings.given(inputs=(hot,), out=out, model=tmp_path / "gone.pt", device="cpu")
+    settings = WatchSettings(batch=batch, interval=0.05, settle=0.0, max_idle=30, poll=True)
+    said: list[str] = []
+    assert run_watch(settings, RecordingUI, said.append) == 4
+    assert any(line.startswith("error: ") and "gone.pt" in line for line in said), said
