@@ -4,6 +4,7 @@ every default shown in --help is the settings dataclass's own (one owner per def
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -81,21 +82,25 @@ def test_bench_refuses_bad_sizes_and_a_missing_model(tiny_model_file: Path, tmp_
     assert res.exit_code == 4  # the model is checked first
 
 
-def test_export_of_a_bad_checkpoint_is_a_usage_error(tmp_path: Path) -> None:
-    bad = tmp_path / "bad.ckpt"
-    bad.write_bytes(b"not a checkpoint")
-    for path in (bad, tmp_path / "missing.ckpt"):
-        res = CliRunner().invoke(app, ["export", str(path), "--out", str(tmp_path / "m.pt")])
-        assert res.exit_code == 2, res.output
-        assert "error:" in res.output and not (tmp_path / "m.pt").exists()
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [(("--sizes", "0x0"), "at least 1x1"), (("--sizes", "64x64", "--tile", "0"), "--tile")],
+)
+def test_bench_refuses_sizes_and_tiles_no_image_can_have(tiny_model_file: Path, extra, says):
+    res = CliRunner().invoke(app, ["bench", "--model", str(tiny_model_file), *extra])
+    assert res.exit_code == 2 and says in res.output, res.output
 
 
-def test_export_writes_a_model_file_with_its_card(tmp_path: Path) -> None:
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def _checkpoint(path: Path) -> Path:
     model = make_tiny_model()
-    ckpt = tmp_path / "last.ckpt"
     opt = torch.optim.Adam(model.parameters())
     save_checkpoint(
-        ckpt,
+        path,
         Checkpoint(
             step=7,
             config=TINY.to_dict(),
@@ -105,6 +110,41 @@ def test_export_writes_a_model_file_with_its_card(tmp_path: Path) -> None:
             metrics={"total": 0.25},
         ),
     )
+    return path
+
+
+@pytest.mark.parametrize(
+    ("source", "says"),
+    [
+        ("bad.ckpt", "damaged, or another kind of file"),
+        ("missing.ckpt", "checkpoint not found"),
+        ("model.pt", "is an exported model file, not a training checkpoint"),
+        ("evil.ckpt", "holds Python objects other than tensors"),
+    ],
+)
+def test_export_of_a_bad_checkpoint_is_a_usage_error(
+    tmp_path: Path, tiny_model_file: Path, source: str, says: str
+) -> None:
+    (tmp_path / "bad.ckpt").write_bytes(b"not a checkpoint")
+    torch.save({"run": _Evil()}, tmp_path / "evil.ckpt")  # refused unread: nothing runs
+    path = tiny_model_file if source == "model.pt" else tmp_path / source
+    res = CliRunner().invoke(app, ["export", str(path), "--out", str(tmp_path / "m.pt")])
+    assert res.exit_code == 2, res.output
+    assert says in " ".join(res.output.split()) and not (tmp_path / "m.pt").exists()
+
+
+@pytest.mark.parametrize("out", ["itself", "a folder"])
+def test_export_refuses_an_out_that_is_the_checkpoint_or_a_folder(tmp_path: Path, out: str):
+    ckpt = _checkpoint(tmp_path / "last.ckpt")
+    before = ckpt.read_bytes()
+    dest = ckpt if out == "itself" else tmp_path
+    res = CliRunner().invoke(app, ["export", str(ckpt), "--out", str(dest)])
+    assert res.exit_code == 2 and "--out" in res.output, res.output
+    assert ckpt.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_export_writes_a_model_file_with_its_card(tmp_path: Path) -> None:
+    ckpt = _checkpoint(tmp_path / "last.ckpt")
     out = tmp_path / "m.pt"
     res = CliRunner().invoke(app, ["export", str(ckpt), "--out", str(out)])
     assert res.exit_code == 0, res.output

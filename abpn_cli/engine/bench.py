@@ -144,18 +144,26 @@ class BenchSettings:
 def parse_sizes(text: str) -> tuple[tuple[int, int], ...]:
     """`512x512,6000x4000` (width x height, as photographers say it) -> ((h, w), ...)."""
     try:
-        return tuple((int(s.split("x")[1]), int(s.split("x")[0])) for s in text.lower().split(","))
+        sizes = tuple((int(s.split("x")[1]), int(s.split("x")[0])) for s in text.lower().split(","))
     except (ValueError, IndexError) as exc:
         raise BenchUsageError(f"--sizes must look like 512x512,6000x4000: {text!r}") from exc
+    if any(h < 1 or w < 1 for h, w in sizes):
+        raise BenchUsageError(f"--sizes must be at least 1x1 each: {text!r}")
+    return sizes
 
 
 def measure(settings: BenchSettings) -> Iterator[BenchRow]:
     """Check the model file and the sizes, then yield a row per size as it is measured."""
     from abpn_cli.engine import default_model_path, inspect_model_file
+    from abpn_cli.engine.retouch import RetouchOptions, check_options
 
     path = settings.model or default_model_path()
     inspect_model_file(path)  # a bad model is exit 4 even when --sizes is wrong too
     sizes = parse_sizes(settings.sizes)
+    try:
+        check_options(RetouchOptions(tile=settings.tile))
+    except ValueError as exc:
+        raise BenchUsageError(f"--tile: {exc}") from exc
     s = settings
     yield from run_bench(path, s.device, s.half, sizes, s.repeats, s.skip, s.tile, s.threads)
 

@@ -238,6 +238,11 @@ def _check_options(pixels: np.ndarray, options: RetouchOptions) -> None:
     """Refuse a bad image shape or option before any work (ValueError, a clear message)."""
     if pixels.ndim != 3 or pixels.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) image, got shape {pixels.shape}")
+    check_options(options)
+
+
+def check_options(options: RetouchOptions) -> None:
+    """ValueError for an option no image can be retouched with (the options' one check)."""
     if not 0.0 <= options.strength <= 1.0:
         raise ValueError("strength must be within 0..1")
     mask_threshold(options.sensitivity)  # raises ValueError outside 0..1

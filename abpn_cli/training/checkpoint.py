@@ -20,6 +20,8 @@ import torch
 from torch import Tensor
 
 from abpn_cli.batch.fsutil import atomic_copy, atomic_write
+from abpn_cli.engine.errors import EngineError
+from abpn_cli.engine.modelfile import inspect_model_file
 from abpn_cli.model import ABPN, ABPNConfig
 
 CHECKPOINT_FORMAT = "abpn-train-checkpoint"
@@ -87,14 +89,30 @@ def load_checkpoint(path: Path) -> Checkpoint:
         with warnings.catch_warnings():  # foreign pickles make torch warn before it refuses
             warnings.simplefilter("ignore", UserWarning)
             payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt file, foreign pickle, ...
-        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
+    except Exception as exc:  # corrupt file, foreign pickle, a model file, ...
+        raise CheckpointError(_unreadable(path, exc)) from exc
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path} is not an abpn training checkpoint")
     if payload.get("version") != CHECKPOINT_VERSION:
         raise CheckpointError(f"{path}: unsupported checkpoint version {payload.get('version')}")
     known = Checkpoint.__dataclass_fields__
     return Checkpoint(**{k: v for k, v in payload.items() if k in known})
+
+
+def _unreadable(path: Path, exc: Exception) -> str:
+    """Why `path` is no checkpoint, in one line: torch's own refusal of a foreign pickle is a
+    paragraph that suggests loading it unsafely, which is never the answer here."""
+    try:
+        inspect_model_file(path)
+    except EngineError:
+        pass
+    else:
+        return f"{path} is an exported model file, not a training checkpoint (use it as --model)"
+    if "GLOBAL" in str(exc):  # torch's weights-only unpickler met a class or function
+        why = "it holds Python objects other than tensors, so it is no abpn checkpoint"
+    else:
+        why = f"damaged, or another kind of file ({type(exc).__name__})"
+    return f"cannot read checkpoint {path}: {why}"
 
 
 def is_checkpoint(path: Path) -> bool:

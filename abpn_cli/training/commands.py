@@ -217,6 +217,10 @@ class ExportReport:
 
 def run_export(checkpoint: Path, out: Path) -> ExportReport:
     """Write the engine's model file from a training checkpoint."""
+    if out.is_dir():
+        raise CheckpointError(f"--out {out} is a folder; give the model file's path (.pt)")
+    if out.exists() and checkpoint.exists() and out.samefile(checkpoint):
+        raise CheckpointError(f"--out {out} is the checkpoint itself; it would be overwritten")
     model, ckpt = model_from_checkpoint(checkpoint)
     card = ModelCard(  # as the trainer's own export: judged on its crops with nothing gated
         kind="export",
