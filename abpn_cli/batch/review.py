@@ -23,7 +23,7 @@ import numpy as np
 
 from abpn_cli.batch.fsutil import atomic_write, atomic_write_bytes
 from abpn_cli.exitcodes import EXIT_USAGE, ExitRule
-from abpn_cli.imaging import ImageError, read_photo
+from abpn_cli.imaging import DEFAULT_MAX_PIXELS, ImageError, read_photo
 from abpn_cli.imaging.pixels import to_uint8
 
 REVIEW_DIR = "_review"
@@ -89,10 +89,15 @@ def _thumb(rgb: np.ndarray) -> tuple[np.ndarray, float]:
     return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), s
 
 
-def _pictures(entry: dict[str, Any], index: int, img_dir: Path, crops: int) -> dict[str, Any]:
-    """Thumbnails, ringed spots and crops of one file; returns what the page shows."""
-    before = to_uint8(read_photo(Path(entry["input"])).pixels)
-    after = to_uint8(read_photo(Path(entry["output"])).pixels)
+def _pictures(
+    entry: dict[str, Any], index: int, img_dir: Path, crops: int, max_pixels: int
+) -> dict[str, Any]:
+    """Thumbnails, ringed spots and crops of one file; returns what the page shows. An input
+    the batch took with --accept-damaged is read the same way (QA most wants to see those)."""
+    damaged = bool(entry.get("damaged"))
+    source = read_photo(Path(entry["input"]), max_pixels, accept_damaged=damaged)
+    before = to_uint8(source.pixels)
+    after = to_uint8(read_photo(Path(entry["output"]), max_pixels).pixels)
     if before.shape != after.shape:
         raise ImageError("input and output differ in size")
     change = float(np.abs(after.astype(np.int16) - before).mean())
@@ -219,6 +224,8 @@ def run_review(settings: ReviewSettings) -> ReviewResult:
     img_dir = folder / "img"
     img_dir.mkdir(parents=True, exist_ok=True)
     done, others, problems = [], [], []
+    megapixels = (report.get("settings") or {}).get("max_megapixels")  # the batch's own limit
+    max_pixels = DEFAULT_MAX_PIXELS if megapixels is None else int(float(megapixels) * 1e6)
     for index, entry in enumerate(report["files"]):
         has_output = entry.get("output") and Path(entry["output"]).is_file()
         if entry.get("status") == "failed" or not has_output:
@@ -226,7 +233,7 @@ def run_review(settings: ReviewSettings) -> ReviewResult:
                 others.append(entry)
             continue
         try:
-            done.append((entry, _pictures(entry, index, img_dir, settings.crops)))
+            done.append((entry, _pictures(entry, index, img_dir, settings.crops, max_pixels)))
         except (ImageError, OSError) as exc:
             problems.append(f"{entry['input']}: {exc}")
     done.sort(key=lambda t: -t[1]["change"])

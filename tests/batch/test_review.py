@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from abpn_cli.cli import app
 from tests.batch.conftest import write_bad_files
 from tests.factories import make_photo
+from tests.imaging.test_damage import zeroed
 
 
 @pytest.fixture
@@ -36,6 +37,17 @@ def test_the_page_links_only_files_that_exist_and_lists_failures(reviewed):
     assert page.count('class="file"') == 3
     for name in ("corrupt.jpg", "empty.jpg", "notes.jpg"):
         assert name in page
+
+
+def test_a_file_taken_with_accept_damaged_gets_its_card(tmp_path, cli):
+    good = make_photo(tmp_path / "in" / "ok.jpg", size=(400, 300), seed=1)
+    (tmp_path / "in" / "damaged.jpg").write_bytes(zeroed(good.read_bytes()))
+    result, _ = cli(tmp_path / "in", "--out", tmp_path / "out", "--accept-damaged")
+    assert result.exit_code == 0, result.output
+    review = CliRunner().invoke(app, ["review", str(tmp_path / "out")])
+    assert review.exit_code == 0 and "no pictures" not in review.output, review.output
+    page = (tmp_path / "out" / "_review" / "index.html").read_text()
+    assert page.count('class="file"') == 2 and "damaged.jpg" in page
 
 
 def test_review_without_a_batch_is_a_usage_error(tmp_path):
