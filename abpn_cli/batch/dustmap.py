@@ -40,6 +40,15 @@ class DustMapNote:
     profiled: bool  # the batch already divided a --dust-profile out
     inputs: tuple[Path, ...] = ()  # what the batch was given (the hint names them)
 
+    @classmethod
+    def of(
+        cls, entry: dict, out: Path, profile: Path | None, inputs: tuple[Path, ...]
+    ) -> DustMapNote:
+        """From the report's `dust_map` entry and the batch's OUT, --dust-profile, inputs."""
+        return cls(
+            out / entry["image"], entry["frames"], len(entry["recurring"]), bool(profile), inputs
+        )
+
 
 @dataclass
 class _Cluster:
@@ -114,6 +123,20 @@ def reference_size(frames: Sequence[FrameSpots]) -> tuple[int, int]:
     """The most common (width, height) of the batch: the frame the map is drawn on."""
     sizes = [(f.width, f.height) for f in frames]
     return max(set(sizes), key=sizes.count)
+
+
+ASPECT_TOLERANCE = 0.01  # relative: 6000x4000 and 3000x2000 match, 4032x3024 (4:3) does not
+
+
+def same_shape(frames: Sequence[FrameSpots]) -> list[FrameSpots]:
+    """The frames shaped as the batch's most common size (any scale): a frame of another aspect
+    ratio or orientation is another camera, a crop, or rotated pixels, whose positions are not
+    the same sensor positions, so it would put false recurring spots on the map."""
+    if not frames:
+        return []
+    w, h = reference_size(frames)
+    aspect = w / h
+    return [f for f in frames if abs(f.width / f.height / aspect - 1.0) <= ASPECT_TOLERANCE]
 
 
 def render_map(frames: Sequence[FrameSpots], recurring: Sequence[RecurringSpot]) -> np.ndarray:

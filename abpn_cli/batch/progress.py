@@ -221,9 +221,10 @@ def dust_map_line(note: DustMapNote) -> str:
     """Where the shoot's recurring dust is and, without a profile, how to take it out of the
     frames where the model missed it (the model sees a spot on texture only now and then)."""
     n = note.recurring
+    spots = "spot recurs" if n == 1 else "spots recur"
     line = (
-        f"dust map: {n} spot{'s' if n != 1 else ''} recur across the {note.frames} frames "
-        f"({note.image}): sensor dust, clean the sensor there"
+        f"dust map: {n} {spots} across the {note.frames} frames ({note.image}): sensor dust, "
+        "clean the sensor there"
     )
     if note.profiled:
         return line

@@ -23,6 +23,7 @@ from abpn_cli.batch.dustmap import (
     recurring_spots,
     reference_size,
     render_map,
+    same_shape,
     write_map_png,
 )
 from abpn_cli.batch.errors import (
@@ -334,13 +335,7 @@ def _finish(
                 code = EXIT_FAILED if code == EXIT_OK else code
     note = None
     if dust_map is not None:
-        note = DustMapNote(
-            settings.out / dust_map["image"],
-            dust_map["frames"],
-            len(dust_map["recurring"]),
-            settings.dust_profile is not None,
-            settings.inputs,
-        )
+        note = DustMapNote.of(dust_map, settings.out, settings.dust_profile, settings.inputs)
     return BatchOutcome(code, tuple(results), summary, message, dust_map=note)
 
 
@@ -348,11 +343,12 @@ def _write_dust_map(
     settings: BatchSettings, results: list[FileResult], ui: BatchUI
 ) -> dict[str, Any] | None:
     """OUT/_qa/dust-map.png and its report entry, over every frame retouched (now or before)."""
-    frames = [
+    retouched = [
         FrameSpots(r.width, r.height, r.edit.spots)
         for r in results
         if r.edit is not None and r.width and r.height
     ]
+    frames = same_shape(retouched)
     if len(frames) < 2:
         return None
     recurring = recurring_spots(frames)
@@ -368,6 +364,7 @@ def _write_dust_map(
         "frames": len(frames),
         "image": f"{QA_DIR}/{DUST_MAP_NAME}",
         "frame_size": [width, height],
+        "other_shape": len(retouched) - len(frames),  # frames left out: another aspect ratio
         "recurring": [r.to_json(width, height) for r in recurring],
     }
 

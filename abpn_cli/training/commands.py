@@ -201,7 +201,22 @@ def learn_settings(
         raise LearnUsageError("give --pairs DIR or --before A --after B (repeatable)")
     found = pairs_from_dir(pairs_dir) if pairs_dir is not None else []
     found += list(zip(before, after, strict=True))
-    return LearnSettings.budgeted(pairs=found, **fields)
+    return LearnSettings.budgeted(pairs=_distinct_pairs(found), **fields)
+
+
+def _distinct_pairs(pairs: Sequence[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
+    """Each pair once (--pairs DIR and --before/--after may name the same one: trained on and
+    then held out, its score would flatter the model); one before with two afters is refused."""
+    seen: dict[Path, Path] = {}
+    out: list[tuple[Path, Path]] = []
+    for before, after in pairs:
+        key, value = before.resolve(), after.resolve()
+        if key in seen and seen[key] != value:
+            raise LearnUsageError(f"{before} is the before of two pairs ({seen[key]}, {after})")
+        if key not in seen:
+            seen[key] = value
+            out.append((before, after))
+    return out
 
 
 # --------------------------------------------------------------------------- export

@@ -5,7 +5,7 @@ import shutil
 import cv2
 import numpy as np
 
-from abpn_cli.batch.dustmap import FrameSpots, recurring_spots, render_map
+from abpn_cli.batch.dustmap import FrameSpots, recurring_spots, render_map, same_shape
 from tests.factories import make_photo
 
 
@@ -30,6 +30,19 @@ def test_frames_of_another_size_match_by_relative_position():
     ]
     (spot,) = recurring_spots(frames)
     assert spot.frames == 2 and abs(spot.x - 0.5) < 1e-9
+
+
+def test_frames_of_another_aspect_or_orientation_are_left_off_the_map():
+    same = [
+        FrameSpots(6000, 4000, [_spot(3000, 2000)]),
+        FrameSpots(3000, 2000, [_spot(1500, 1000)]),
+    ]
+    other = [
+        FrameSpots(4032, 3024, [_spot(2016, 1512)]),
+        FrameSpots(4000, 6000, [_spot(2000, 3000)]),
+    ]
+    kept = same_shape([*same, *other, FrameSpots(6000, 4000, [])])
+    assert [(f.width, f.height) for f in kept] == [(6000, 4000), (3000, 2000), (6000, 4000)]
 
 
 def test_rare_spots_need_a_quarter_of_the_frames():
@@ -62,13 +75,13 @@ def test_a_batch_of_frames_gets_a_dust_map_in_qa_and_the_report(tmp_path, cli):
     result, report = cli(tmp_path / "in", "--out", tmp_path / "out", report=tmp_path / "r.json")
     assert result.exit_code == 0, result.output
     entry = report["dust_map"]
-    assert entry["frames"] == 3 and entry["frame_size"] == [320, 240]
+    assert entry["frames"] == 3 and entry["frame_size"] == [320, 240] and entry["other_shape"] == 0
     spots = report["files"][0]["spots"]
     assert spots > 0 and entry["recurring"] and all(r["frames"] == 3 for r in entry["recurring"])
     png = cv2.imread(str(tmp_path / "out" / entry["image"]))
     assert png is not None and png.shape[1] == 1200
     n = len(entry["recurring"])
-    assert f"recur across the 3 frames ({tmp_path / 'out' / entry['image']})" in result.output
+    assert f" across the 3 frames ({tmp_path / 'out' / entry['image']})" in result.output
     assert f"dust map: {n} spot" in result.output
     assert f"abpn dust-profile {tmp_path / 'in'} --learn -o shoot.npz" in result.output
     # a rerun skips every file but still knows their spots (from the journal)

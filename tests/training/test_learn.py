@@ -362,3 +362,17 @@ def test_a_look_learned_at_256_px_is_applied_at_256_px_with_the_same_weights():
         base.state_dict().items(), learned.state_dict().items(), strict=True
     ):
         assert torch.equal(a, b), name
+
+
+def test_a_pair_named_twice_is_learned_once_and_a_before_with_two_afters_refused(
+    tmp_path: Path, pairs_dir: Path
+) -> None:
+    from abpn_cli.training.commands import learn_settings
+    from abpn_cli.training.learn_errors import LearnUsageError
+
+    b, a = pairs_dir / "before" / "p2.png", pairs_dir / "after" / "p2.png"
+    fields = {"out": tmp_path / "m.pt", "minutes": None, "steps": 1}
+    settings = learn_settings(pairs_dir, [b], [a], **fields)
+    assert [p[0].name for p in settings.pairs] == ["p0.png", "p1.png", "p2.png"]
+    with pytest.raises(LearnUsageError, match="before of two pairs"):
+        learn_settings(pairs_dir, [b], [pairs_dir / "after" / "p0.png"], **fields)
