@@ -310,6 +310,8 @@ def dust_profile(
                 else ""
             )
         )
+        if not done.learned.profile.spots:
+            typer.echo("warning: no dust recurs across the shoot: the profile is empty", err=True)
     else:
         with _exits(PROFILE_EXITS):
             profile = run_dust_profile(ProfileSettings(tuple(frames), out))

@@ -262,6 +262,8 @@ def load_profile(path: Path) -> DustProfile:
     """A profile file (`profile_bytes`), or a DustProfileError that says what is wrong."""
     try:
         raw = Path(path).read_bytes()
+        if not raw.startswith(b"PK\x03\x04"):  # np.load would call it pickled data
+            raise DustProfileError(f"{path} is not a dust profile (write one with dust-profile)")
         with np.load(io.BytesIO(raw), allow_pickle=False) as z:
             if str(z["format"]) != FORMAT:
                 raise DustProfileError(f"{path} is a {z['format']} file, not {FORMAT}")
