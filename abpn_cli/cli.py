@@ -37,6 +37,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # plain click help: rich's option tables cut flags and paths short ("OUT/_qa/<name>.mask…")
+    # in an 80-column terminal; click's wraps them whole
+    rich_markup_mode=None,
 )
 
 

@@ -57,8 +57,18 @@ def _bracketed(param: Any) -> str:
 def test_help_lists_the_commands_in_their_order() -> None:
     result = CliRunner().invoke(app, ["--help"])
     assert result.exit_code == 0
-    shown = re.findall(r"^│ ([a-z][a-z-]*) ", result.output, flags=re.MULTILINE)
+    commands = result.output.split("Commands:", 1)[1]
+    shown = re.findall(r"^  ([a-z][a-z-]*) ", commands, flags=re.MULTILINE)
     assert shown == COMMANDS
+
+
+def test_help_keeps_flags_and_paths_whole_in_80_columns() -> None:
+    result = CliRunner().invoke(app, ["retouch", "--help"], terminal_width=80)
+    assert result.exit_code == 0 and "…" not in result.output
+    assert (
+        "--allow-out-inside-input" in result.output and "OUT/_qa/<name>.mask.png" in result.output
+    )
+    assert max(len(line) for line in result.output.splitlines()) <= 80
 
 
 @pytest.mark.parametrize("command", COMMANDS)
