@@ -109,12 +109,15 @@ def test_the_file_reads_back_exactly_and_knows_its_hash(profile, tmp_path) -> No
         assert a.box == pytest.approx(b.box) and np.array_equal(a.log_t, b.log_t)
 
 
-@pytest.mark.parametrize("damage", ["truncate", "text"])
-def test_a_damaged_file_is_an_error_in_words(profile, tmp_path, damage) -> None:
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [("truncate", "cannot read dust profile"), ("text", "is not a dust profile")],
+)
+def test_a_damaged_file_is_an_error_in_words(profile, tmp_path, damage, says) -> None:
     path = tmp_path / "sensor.npz"
     data = profile_bytes(profile)
     path.write_bytes(data[: len(data) // 2] if damage == "truncate" else b"not a profile")
-    with pytest.raises(DustProfileError, match="cannot read dust profile"):
+    with pytest.raises(DustProfileError, match=says):
         load_profile(path)
 
 
