@@ -18,6 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from abpn_cli.engine.dustprofile import same_aspect
+
 MATCH_FRACTION = 0.004  # of the long side
 RECUR_SHARE = 0.25
 MAP_WIDTH = 1200
@@ -125,18 +127,14 @@ def reference_size(frames: Sequence[FrameSpots]) -> tuple[int, int]:
     return max(set(sizes), key=sizes.count)
 
 
-ASPECT_TOLERANCE = 0.01  # relative: 6000x4000 and 3000x2000 match, 4032x3024 (4:3) does not
-
-
 def same_shape(frames: Sequence[FrameSpots]) -> list[FrameSpots]:
     """The frames shaped as the batch's most common size (any scale): a frame of another aspect
     ratio or orientation is another camera, a crop, or rotated pixels, whose positions are not
     the same sensor positions, so it would put false recurring spots on the map."""
     if not frames:
         return []
-    w, h = reference_size(frames)
-    aspect = w / h
-    return [f for f in frames if abs(f.width / f.height / aspect - 1.0) <= ASPECT_TOLERANCE]
+    size = reference_size(frames)
+    return [f for f in frames if same_aspect((f.width, f.height), size)]
 
 
 def render_map(frames: Sequence[FrameSpots], recurring: Sequence[RecurringSpot]) -> np.ndarray:

@@ -35,7 +35,7 @@ from abpn_cli.batch.queues import ByteBoundedQueue, Closed
 from abpn_cli.batch.report import EditSummary, FileResult
 from abpn_cli.batch.sidecars import sync_sidecar
 from abpn_cli.engine import retouch
-from abpn_cli.engine.dustprofile import DustProfile, aperture_note, apply_profile
+from abpn_cli.engine.dustprofile import DustProfile, aperture_note, apply_profile, aspect_label
 from abpn_cli.imaging import (
     ImageError,
     Photo,
@@ -182,7 +182,8 @@ def _divide_profile(
         return photo, None
     height, width = photo.pixels.shape[:2]
     if not profile.matches(width, height):
-        why = f"frame {width}x{height} is not the profile's {profile.width}:{profile.height}"
+        shape = aspect_label(profile.width, profile.height)
+        why = f"frame {width}x{height} is not the profile's {shape}"
         return photo, {"skipped": why}
     if not photo.pixels.flags.writeable:
         photo = dataclasses.replace(photo, pixels=photo.pixels.copy())

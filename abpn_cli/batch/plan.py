@@ -194,6 +194,8 @@ def walk_folder(
 
 def _check_locations(settings: BatchSettings, out: Path) -> list[str]:
     """Refuse OUT inside/equal to an input folder (unless allowed) and inputs inside OUT."""
+    if out.exists() and not out.is_dir():  # then nothing below can be said of OUT as a folder
+        return [f"--out {settings.out} exists and is not a folder"]
     errors: list[str] = []
     for given in settings.inputs:
         if not os.path.lexists(given):
@@ -216,8 +218,6 @@ def _check_locations(settings: BatchSettings, out: Path) -> list[str]:
                 errors.append(f"input {given} is inside --out {settings.out}")
         else:
             errors.append(f"input is neither a file nor a folder: {given}")
-    if out.exists() and not out.is_dir():
-        errors.append(f"--out {settings.out} exists and is not a folder")
     return errors
 
 

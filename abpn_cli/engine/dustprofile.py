@@ -27,6 +27,7 @@ import io
 import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -83,12 +84,19 @@ class DustProfile:
 
     def matches(self, width: int, height: int) -> bool:
         """Same aspect as the frames it was measured on (rotated or cropped frames are not)."""
-        return _same_aspect((width, height), (self.width, self.height))
+        return same_aspect((width, height), (self.width, self.height))
 
 
-def _same_aspect(a: tuple[int, int], b: tuple[int, int]) -> bool:
+def same_aspect(a: tuple[int, int], b: tuple[int, int]) -> bool:
     """(w, h) pairs of one aspect within ASPECT_TOLERANCE: one sensor, one crop."""
     return abs(a[0] / a[1] - b[0] / b[1]) <= ASPECT_TOLERANCE * b[0] / b[1]
+
+
+def aspect_label(width: int, height: int) -> str:
+    """ "3:2" for 6000x4000 (and for a 2048x1365 working copy): the nearest ratio of small
+    whole numbers, as photographers name a frame's shape."""
+    ratio = Fraction(width, height).limit_denominator(16)
+    return f"{ratio.numerator}:{ratio.denominator}"
 
 
 def grey_log(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -169,7 +177,7 @@ def build_profile(frames: Iterable[np.ndarray]) -> DustProfile:
         h, w = pixels.shape[:2]
         if size is None:
             size = working_size(w, h)
-        elif not _same_aspect((w, h), size):
+        elif not same_aspect((w, h), size):
             raise DustProfileError(
                 f"frames of one shape are needed: a {w}x{h} frame among {size[0]}:{size[1]}"
             )

@@ -78,7 +78,7 @@ def test_a_frame_of_another_shape_is_left_to_the_model(tmp_path: Path, cli, sens
     result, report = cli(*args, report=tmp_path / "r.json")
     assert result.exit_code == EXIT_OK, result.output
     assert report["files"][0]["profile"] == {
-        "skipped": "frame 400x600 is not the profile's 600:400"
+        "skipped": "frame 400x600 is not the profile's 3:2"
     }
 
 

@@ -115,6 +115,13 @@ def test_out_equal_to_input_is_refused_even_when_allowed(tmp_path):
         plan(tmp_path, tmp_path / "in", out=tmp_path / "in", allow_out_inside_input=True)
 
 
+def test_an_out_that_is_a_file_is_refused_as_such_even_when_it_is_the_input(tmp_path):
+    touch(tmp_path / "in", "x.jpg")
+    with pytest.raises(BatchUsageError) as refused:
+        plan(tmp_path, tmp_path / "in/x.jpg", out=tmp_path / "in/x.jpg")
+    assert str(refused.value) == f"--out {tmp_path / 'in/x.jpg'} exists and is not a folder"
+
+
 def test_input_inside_out_is_refused(tmp_path):
     touch(tmp_path / "out", "shoot/x.jpg")
     with pytest.raises(BatchUsageError, match="inside --out"):
