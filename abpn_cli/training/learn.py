@@ -269,6 +269,11 @@ def _score_learned(
         f"held out {heldout.pair}: {heldout.psnr_nothing:.2f} dB nothing, "
         f"{heldout.psnr_base:.2f} dB base, {heldout.psnr_learned:.2f} dB learned"
     )
+    if heldout.psnr_learned is not None and heldout.psnr_learned < heldout.psnr_nothing:
+        job.status(  # written anyway (the card records it), but not without saying so
+            f"warning: on {heldout.pair} the learned look is further from its after than "
+            "doing nothing: check that the pairs show one retouch, or give more pairs or time"
+        )
 
 
 def _prepare_run_dir(job: _Job) -> None:

@@ -77,9 +77,7 @@ def test_a_frame_of_another_shape_is_left_to_the_model(tmp_path: Path, cli, sens
     args = (tmp_path / "in", "--out", tmp_path / "out", "--dust-profile", sensor)
     result, report = cli(*args, report=tmp_path / "r.json")
     assert result.exit_code == EXIT_OK, result.output
-    assert report["files"][0]["profile"] == {
-        "skipped": "frame 400x600 is not the profile's 3:2"
-    }
+    assert report["files"][0]["profile"] == {"skipped": "frame 400x600 is not the profile's 3:2"}
 
 
 def test_a_frame_shot_wide_open_says_the_reference_was_stopped_down(tmp_path: Path, cli) -> None:

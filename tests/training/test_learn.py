@@ -224,6 +224,7 @@ def test_learn_improves_held_out_pair_and_writes_model_card(
     assert h.psnr_learned > h.psnr_base + 3.0
     assert report.steps == 30 and not report.out_of_time
     assert [e.step for e in events if e.kind == "step"] == list(range(1, 31))
+    assert not [e for e in events if e.kind == "status" and e.message.startswith("warning")]
 
     loaded = load_model(out, "cpu")  # a normal model file
     card = ModelCard.from_meta(loaded.metadata)
@@ -376,3 +377,17 @@ def test_a_pair_named_twice_is_learned_once_and_a_before_with_two_afters_refused
     assert [p[0].name for p in settings.pairs] == ["p0.png", "p1.png", "p2.png"]
     with pytest.raises(LearnUsageError, match="before of two pairs"):
         learn_settings(pairs_dir, [b], [pairs_dir / "after" / "p0.png"], **fields)
+
+
+def test_a_look_worse_than_doing_nothing_on_the_held_out_pair_is_said(
+    pairs_dir: Path, base_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def worse(heldout, *_args) -> None:
+        heldout.psnr_learned = heldout.psnr_nothing - 1.0
+
+    monkeypatch.setattr(lrn, "score_learned", worse)
+    events: list[lrn.LearnEvent] = []
+    learn(_settings(pairs_dir, base_model, tmp_path / "m.pt", steps=1), events.append)
+    said = [e.message for e in events if e.kind == "status"]
+    assert any(m.startswith("warning: on p2.png the learned look is further") for m in said), said
+    assert (tmp_path / "m.pt").is_file()  # still written: the card records the score
