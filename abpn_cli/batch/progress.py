@@ -22,7 +22,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from abpn_cli.batch.report import FileResult, summary_line
+from abpn_cli.batch.report import FileResult, counted, summary_line
 from abpn_cli.batch.review import ReviewError, ReviewSettings, run_review
 from abpn_cli.exitcodes import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 
@@ -142,7 +142,7 @@ class ConsoleUI:
             on = f" on {result.worker}" if result.worker else ""  # --cluster ray
             profile = (result.edit.profile or {}) if result.edit else {}
             if "spots" in profile:  # --dust-profile
-                on += f", {profile['spots']} sensor dust spots divided out"
+                on += f", {counted(profile['spots'], 'sensor dust spot')} divided out"
             self._line(
                 f"{count} {result.status:<7} {source} -> {result.output} "
                 f"({result.seconds:.2f} s{on})",

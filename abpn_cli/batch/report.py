@@ -201,10 +201,15 @@ def write_report(path: Path, report: dict[str, Any]) -> None:
     atomic_write_bytes(path, data)
 
 
+def counted(n: int, noun: str) -> str:
+    """ "1 spot", "3 spots": the count with its noun in the right number."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def summary_line(summary: Summary) -> str:
-    """The one line printed at the end of a run."""
-    done = summary.ok + summary.failed
-    rate = f", {done / summary.seconds:.2f} img/s" if done and summary.seconds > 0 else ""
+    """The one line printed at the end of a run (its rate counts the photos retouched)."""
+    ok, seconds = summary.ok, summary.seconds
+    rate = f", {ok / seconds:.2f} img/s" if ok and seconds > 0 else ""
     not_photos = sum(summary.not_photos.values())
     skipped = summary.skipped - summary.not_processed - not_photos
     line = f"{summary.ok} ok, {summary.failed} failed, {skipped} skipped (done)"

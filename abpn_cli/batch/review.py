@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from abpn_cli.batch.fsutil import atomic_write, atomic_write_bytes
+from abpn_cli.batch.report import counted
 from abpn_cli.exitcodes import EXIT_USAGE, ExitRule
 from abpn_cli.imaging import DEFAULT_MAX_PIXELS, ImageError, read_photo
 from abpn_cli.imaging.pixels import to_uint8
@@ -149,7 +150,7 @@ def _file_card(entry: dict[str, Any], pics: dict[str, Any]) -> str:
     return (
         f'<div class="file"><div><b>{_esc(Path(entry["input"]).name)}</b> → '
         f"{_esc(entry['output'])}</div>"
-        f'<div class="fig">{entry.get("spots", 0)} spots, mean change '
+        f'<div class="fig">{counted(entry.get("spots", 0), "spot")}, mean change '
         f"{pics['change']:.3f}/255{untouched}, {entry.get('seconds', 0):.1f} s, "
         f"{_esc(entry.get('status'))}</div>"
         + _profile_line(entry.get("profile"))
@@ -167,7 +168,8 @@ def _profile_line(profile: dict[str, Any] | None) -> str:
     if "skipped" in profile:
         return f'<div class="fig bad">dust profile not applied: {_esc(profile["skipped"])}</div>'
     note = f' <span class="bad">({_esc(profile["note"])})</span>' if profile.get("note") else ""
-    return f'<div class="fig">{profile.get("spots", 0)} sensor dust spots divided out{note}</div>'
+    spots = counted(profile.get("spots", 0), "sensor dust spot")
+    return f'<div class="fig">{spots} divided out{note}</div>'
 
 
 def _failures(entries: list[dict[str, Any]]) -> str:
@@ -199,7 +201,8 @@ def _page(
             for r in recurring
         )
         dust = (
-            f"<h2>Dust map: {len(recurring)} recurring spots (clean the sensor here)</h2>"
+            f"<h2>Dust map: {counted(len(recurring), 'recurring spot')} "
+            "(clean the sensor here)</h2>"
             f'<img src="{_esc(dust_map)}" alt="dust map" style="max-width:100%">'
             f"<table>{rows}</table>"
         )

@@ -7,7 +7,7 @@ import pytest
 
 from abpn_cli.batch.dustmap import DustMapNote
 from abpn_cli.batch.progress import ConsoleUI, dust_map_line
-from abpn_cli.batch.report import FileResult
+from abpn_cli.batch.report import FileResult, Summary, counted, summary_line
 
 
 def _results() -> list[tuple[FileResult, str]]:
@@ -67,3 +67,16 @@ def test_the_dust_map_line_points_to_a_profile_only_when_the_batch_had_none(prof
     line = dust_map_line(note)
     assert line.startswith("dust map: 3 spots recur across the 12 frames (/out/_qa/dust-map.png)")
     assert ("abpn dust-profile 'my shoot' --learn" in line) is hint
+
+
+@pytest.mark.parametrize(("n", "text"), [(0, "0 spots"), (1, "1 spot"), (2, "2 spots")])
+def test_a_count_takes_its_noun_in_the_right_number(n, text):
+    assert counted(n, "spot") == text
+
+
+@pytest.mark.parametrize(
+    ("ok", "failed", "rate"), [(4, 0, ", 2.00 img/s"), (2, 2, ", 1.00 img/s"), (0, 3, "")]
+)
+def test_the_rate_counts_only_photos_retouched(ok, failed, rate):
+    line = summary_line(Summary(ok=ok, failed=failed, skipped=0, seconds=2.0))
+    assert line == f"{ok} ok, {failed} failed, 0 skipped (done) in 2.0 s{rate}"
