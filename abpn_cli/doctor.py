@@ -35,6 +35,14 @@ def checks_table(checks: list[Check]) -> Table:
     return table
 
 
+_OPTIONAL = (
+    ("pillow_heif", "HEIC/HEIF"),
+    ("rawpy", "camera RAW"),
+    ("watchdog", "watch by file events"),
+    ("ray", "--cluster ray"),
+)
+
+
 def _module_version(name: str) -> Check:
     try:
         module = importlib.import_module(name)
@@ -68,6 +76,10 @@ def run_checks(model_path: Path | None, device: str) -> list[Check]:
     for codec in ("jpg", "zlib", "webp", "libtiff"):
         ok = bool(features.check(codec))
         checks.append(Check(f"codec {codec}", ok, "ok" if ok else "missing in Pillow"))
+    for name, what in _OPTIONAL:  # the formats and features they bring, not the core
+        found = _module_version(name)
+        detail = found.detail if found.ok else f"missing: {what} unavailable"
+        checks.append(Check(f"{name} ({what})", found.ok, detail, required=False))
     exiftool = shutil.which("exiftool")
     checks.append(
         Check("exiftool", exiftool is not None, exiftool or "not found (tests only)", False)

@@ -28,3 +28,22 @@ def test_model_description_reads_steps_from_the_training_metadata(tmp_path):
     save_model_file(make_tiny_model(), path, ModelCard(kind="train", steps=1234))
     text = describe_model(load_model(path, "cpu"))
     assert "steps 1234" in text and "thumbnail 64" in text
+
+
+def test_a_missing_optional_format_library_is_named_but_not_fatal(tiny_model_file, monkeypatch):
+    import importlib
+
+    from abpn_cli import doctor
+
+    real = importlib.import_module
+
+    def no_rawpy(name, *args):
+        if name == "rawpy":
+            raise ImportError("No module named 'rawpy'")
+        return real(name, *args)
+
+    monkeypatch.setattr(doctor.importlib, "import_module", no_rawpy)
+    checks = {c.name: c for c in doctor.run_checks(tiny_model_file, "cpu")}
+    raw = checks["rawpy (camera RAW)"]
+    assert not raw.ok and not raw.required and raw.detail == "missing: camera RAW unavailable"
+    assert checks["pillow_heif (HEIC/HEIF)"].ok and doctor.exit_code(list(checks.values())) == 0
