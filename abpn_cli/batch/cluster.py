@@ -383,6 +383,8 @@ __all__ = ["WORKER_LOST", "ClusterSettings", "RayDriver", "import_ray"]
 def driver_for(cluster: str, address: str | None, workers: int | None) -> RayDriver | None:
     """`--cluster`: None for a local run, else the Ray driver, once Ray is known importable."""
     if cluster.lower() == "none":
+        if workers is not None:  # asked for workers, would get one local process: say so
+            raise BatchUsageError("--ray-workers needs --cluster ray")
         return None
     if cluster.lower() != "ray":
         raise BatchUsageError(f"--cluster must be none or ray, not {cluster!r}")

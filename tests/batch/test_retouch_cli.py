@@ -431,3 +431,10 @@ def test_a_png_named_jpg_keeps_its_own_format_unless_one_is_asked(
     out = tmp_path / "out" / "named.jpg"
     assert out.read_bytes().startswith(magic)
     assert read_photo(out).bit_depth == depth and report["files"][0]["bit_depth"] == 16
+
+
+def test_ray_workers_without_a_cluster_is_a_usage_error(tmp_path, cli):
+    make_photo(tmp_path / "in" / "a.jpg")
+    result, _ = cli(tmp_path / "in", "--out", tmp_path / "out", "--ray-workers", "0")
+    assert result.exit_code == 2 and "--ray-workers needs --cluster ray" in result.output
+    assert not (tmp_path / "out").exists()
