@@ -164,10 +164,12 @@ def render_map(frames: Sequence[FrameSpots], recurring: Sequence[RecurringSpot])
         radius = max(6, round(r.diameter * max(rw, rh) * scale))
         cv2.circle(img, (cx, cy), radius, (60, 60, 255), 2, cv2.LINE_AA)
         label = f"{r.frames}/{len(frames)}"
+        (tw, _), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+        x = cx + radius + 3 if cx + radius + 3 + tw <= w else cx - radius - 3 - tw  # stay on it
         cv2.putText(
             img,
             label,
-            (cx + radius + 3, cy + 5),
+            (x, cy + 5),
             cv2.FONT_HERSHEY_SIMPLEX,
             0.5,
             (220, 220, 255),

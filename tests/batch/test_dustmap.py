@@ -4,6 +4,7 @@ import shutil
 
 import cv2
 import numpy as np
+import pytest
 
 from abpn_cli.batch.dustmap import FrameSpots, recurring_spots, render_map, same_shape
 from tests.factories import make_photo
@@ -58,6 +59,16 @@ def test_the_map_rings_recurring_spots():
     red = (img[:, :, 2] > 200) & (img[:, :, 0] < 100)
     ys, xs = np.nonzero(red)
     assert abs(xs.mean() - 600) < 30 and abs(ys.mean() - 400) < 30
+
+
+@pytest.mark.parametrize(("x", "side"), [(1500, "right"), (2990, "left")])
+def test_a_ring_s_count_is_written_beside_it_on_the_map(x, side):
+    frames = [FrameSpots(3000, 2000, [_spot(x, 1000, 30)]) for _ in range(3)]
+    img = render_map(frames, recurring_spots(frames))
+    label = (img[:, :, 0] > 200) & (img[:, :, 1] > 200) & (img[:, :, 2] > 240)  # (220,220,255)
+    cx = round(x / 3000 * 1200)
+    xs = np.nonzero(label[380:420])[1]
+    assert len(xs) > 10 and (xs.min() > cx if side == "right" else xs.max() < cx)
 
 
 def test_on_the_map_a_spot_is_as_bright_as_it_is_frequent():
