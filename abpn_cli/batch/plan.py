@@ -118,13 +118,6 @@ def writer_format(suffix: str) -> str:
     return fmt
 
 
-def _job_format(fmt_option: str, suffix: str) -> str:
-    """`keep` writes the format the source's bytes are (a PNG named .jpg stays a 16-bit PNG,
-    not an 8-bit JPEG; a RAW becomes TIFF); an asked-for format writes what the name says."""
-    named = writer_format(suffix)  # refuses a name no writer exists for
-    return "keep" if fmt_option == "keep" else named
-
-
 def qa_paths(out: Path, rel: PurePosixPath) -> tuple[Path, Path]:
     """OUT/_qa/<rel without extension>.mask.png and .blend.png, mirroring the tree."""
     base = out / QA_DIR / rel.parent / rel.stem
@@ -317,7 +310,8 @@ def _build_jobs(
                 rel=rel,
                 output=out / out_rel,
                 out_rel=out_rel.as_posix(),
-                fmt=_job_format(settings.format, out_rel.suffix),
+                # keep: the format the source's bytes are (a 16-bit PNG named .jpg stays one)
+                fmt="keep" if settings.format == "keep" else writer_format(out_rel.suffix),
                 mask=mask if settings.dump_mask else None,
                 blend=blend if settings.dump_blend else None,
                 sidecar=car,
