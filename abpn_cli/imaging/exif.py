@@ -159,6 +159,25 @@ def orientation(block: bytes | None) -> int | None:
     return value if value is not None and 1 <= value <= 8 else None
 
 
+def upright(block: bytes) -> bytes:
+    """`block` with IFD0's Orientation set to 1 (top-left), every other byte as it was: for
+    pixels already turned upright (HEIF decoding applies irot/imir), whose EXIF would have a
+    viewer, or pillow-heif writing an irot from it, turn them a second time."""
+    try:
+        bo, _ = exif_ifd0(block)  # validates the header and IFD0
+        (first,) = struct.unpack(f"{bo}I", block[4:8])
+        (count,) = struct.unpack(f"{bo}H", block[first : first + 2])
+    except (IfdError, struct.error):
+        return block
+    out = bytearray(block)
+    for i in range(count):
+        at = first + 2 + 12 * i
+        tag, kind, n = struct.unpack(f"{bo}HHI", block[at : at + 8])
+        if tag == ORIENTATION and kind == 3 and n == 1:  # SHORT, held in the entry itself
+            out[at + 8 : at + 10] = struct.pack(f"{bo}H", 1)
+    return bytes(out)
+
+
 def f_number(block: bytes | None) -> float | None:
     """The EXIF FNumber (the aperture a frame was shot at), or None when absent or unreadable.
     Dust shadows grow and soften as the aperture opens, so a dust profile records it."""

@@ -6,9 +6,10 @@ depth, so the edit is computed at full precision. HEIC is lossy like JPEG: outpu
 unless --jpeg-quality (measured re-encode change: ~0.2/255 mean at 8 and 10 bits).
 
 Orientation (the one exception to "pixels as stored"): a HEIF container may rotate or mirror
-its image (irot/imir), and libheif always applies that on decode; pillow-heif then sets the
-EXIF Orientation to 1. The pixels are thus upright, the output is written upright with
-Orientation 1, and no viewer rotates it twice.
+its image (irot/imir), and libheif always applies that on decode. The EXIF read back still
+says how the camera held it (an iPhone portrait: Orientation 6), and pillow-heif turns an
+EXIF Orientation into an irot when it saves; so the EXIF written is `exif.upright`'s copy,
+Orientation 1, and the output is upright for every viewer, never turned twice.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from abpn_cli.imaging.errors import ImageError
-from abpn_cli.imaging.exif import strip_exif_header
+from abpn_cli.imaging.exif import strip_exif_header, upright
 from abpn_cli.imaging.photo import HeifInfo, Photo, PhotoMetadata
 from abpn_cli.imaging.pixels import check_pixel_count
 
@@ -83,8 +84,8 @@ def encode_heif(
     heif = lib.from_bytes(mode, (w, h), array.tobytes())
     buf = io.BytesIO()
     extra = {}
-    if meta.exif:
-        extra["exif"] = b"Exif\x00\x00" + meta.exif
+    if meta.exif:  # the pixels are upright already (see the module docstring)
+        extra["exif"] = b"Exif\x00\x00" + upright(meta.exif)
     if meta.xmp:
         extra["xmp"] = meta.xmp
     if meta.icc:

@@ -52,3 +52,26 @@ def test_format_comes_from_the_bytes_and_a_broken_file_says_so(tmp_path):
     cut.write_bytes((DATA / "RGB_10__29x100.heif").read_bytes()[:600])
     with pytest.raises(ImageError, match="HEIF"):
         read_photo(cut)
+
+
+def test_a_rotated_heif_is_written_upright_once_with_orientation_one(tmp_path):
+    """An iPhone portrait: stored landscape with irot and EXIF Orientation 6. It is read
+    upright; written back, it must stay upright for every viewer (no irot, Orientation 1)."""
+    import pillow_heif
+
+    from abpn_cli.imaging.exif import orientation
+
+    stored = np.zeros((40, 64, 3), np.uint8)
+    stored[:, :16] = (250, 20, 20)  # a red band at the stored image's left edge
+    heif = pillow_heif.from_bytes("RGB", (64, 40), stored.tobytes())
+    heif.save(tmp_path / "portrait.heic", exif=b"Exif\x00\x00" + exif_block(orientation=6))
+    photo = read_photo(tmp_path / "portrait.heic")
+    assert photo.pixels.shape[:2] == (64, 40)  # turned upright by the decoder
+    save_photo(photo, photo.pixels, tmp_path / "out.heic")
+    again = read_photo(tmp_path / "out.heic")
+    assert again.pixels.shape == photo.pixels.shape
+    assert np.abs(again.pixels.astype(int) - photo.pixels).mean() < 4  # not turned again
+    assert orientation(again.meta.exif) == 1
+    assert again.meta.exif.replace(b"\x01\x12\x00\x03\x00\x00\x00\x01\x00\x01", b"") == (
+        exif_block(orientation=6).replace(b"\x01\x12\x00\x03\x00\x00\x00\x01\x00\x06", b"")
+    )  # every other EXIF byte as it was
