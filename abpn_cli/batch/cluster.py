@@ -17,6 +17,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -120,6 +121,26 @@ class RayDriver:
                 ctx.ui.warn(f"removed {len(removed)} temp file(s) left by stopped workers")
 
 
+REACH_SECONDS = 5.0  # a head that does not accept a TCP connection by then is not there
+
+
+def _check_reachable(address: str | None) -> None:
+    """Refuse a host:port nothing listens on before ray.init, which would retry it for
+    minutes, deaf to Ctrl-C (measured: still waiting after 10 min on 127.0.0.1:1)."""
+    if not address or address in ("local", "auto"):
+        return
+    host, _, port = address.split("://", 1)[-1].rpartition(":")
+    if not host or not port.isdigit():
+        return  # not host:port: ray.init says what is wrong with it
+    try:
+        socket.create_connection((host, int(port)), timeout=REACH_SECONDS).close()
+    except OSError as exc:
+        raise BatchEnvironmentError(
+            f"cannot reach Ray at {address}: {exc.strerror or exc} "
+            "(is `ray start --head` running there?)"
+        ) from exc
+
+
 def _connect(ray: Any, cluster: ClusterSettings) -> bool:
     """Join (or start) the cluster; True if this call started Ray and must shut it down.
 
@@ -135,6 +156,7 @@ def _connect(ray: Any, cluster: ClusterSettings) -> bool:
     }
     if cluster.address == "local":
         kwargs["num_cpus"] = cluster.local_cpus
+    _check_reachable(cluster.address or os.environ.get("RAY_ADDRESS"))
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         ray.init(address=cluster.address, **kwargs)

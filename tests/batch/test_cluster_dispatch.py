@@ -134,3 +134,23 @@ def test_a_worker_still_restarting_is_asked_again_and_then_gets_the_files(
     assert worker.pinged == still_restarting + 1
     assert [e for e in ui.events if e != "sleep"] == ["ok w0"] * 3
     assert not [line for line in ui.lines if line.startswith("warning")]
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # free, and nothing listens once it is closed
+
+
+@pytest.mark.parametrize("scheme", ["", "ray://"])
+def test_a_head_nothing_listens_on_is_refused_before_ray_init(scheme, monkeypatch):
+    from abpn_cli.batch.errors import BatchEnvironmentError
+
+    inits: list[Any] = []
+    fake = SimpleNamespace(is_initialized=lambda: False, init=lambda **kw: inits.append(kw))
+    address = f"{scheme}127.0.0.1:{_closed_port()}"
+    with pytest.raises(BatchEnvironmentError, match=f"cannot reach Ray at {address}"):
+        cluster_mod._connect(fake, ClusterSettings(address=address))
+    assert inits == []  # ray.init, which would retry for minutes, was never called
