@@ -143,6 +143,8 @@ class ConsoleUI:
             profile = (result.edit.profile or {}) if result.edit else {}
             if "spots" in profile:  # --dust-profile
                 on += f", {counted(profile['spots'], 'sensor dust spot')} divided out"
+            if result.damaged:  # --accept-damaged: say it where the file is named
+                on += ", damaged input"
             self._line(
                 f"{count} {result.status:<7} {source} -> {result.output} "
                 f"({result.seconds:.2f} s{on})",

@@ -153,11 +153,22 @@ def _file_card(entry: dict[str, Any], pics: dict[str, Any]) -> str:
         f'<div class="fig">{counted(entry.get("spots", 0), "spot")}, mean change '
         f"{pics['change']:.3f}/255{untouched}, {entry.get('seconds', 0):.1f} s, "
         f"{_esc(entry.get('status'))}</div>"
+        + _damaged_line(entry.get("damaged"))
         + _profile_line(entry.get("profile"))
         + f'<div class="pair"><img src="img/{pics["before"]}" alt="before">'
         f'<img src="img/{pics["after"]}" alt="after, spots ringed"></div>'
         + (f'<div class="crops">{crops}</div>' if crops else "")
         + "</div>"
+    )
+
+
+def _damaged_line(damaged: str | None) -> str:
+    """--accept-damaged's mark: the file was decoded only in part (grey or smeared rows)."""
+    if not damaged:
+        return ""
+    return (
+        '<div class="fig bad">damaged input, taken with --accept-damaged (not for delivery): '
+        f"{_esc(damaged)}</div>"
     )
 
 

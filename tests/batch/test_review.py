@@ -44,10 +44,12 @@ def test_a_file_taken_with_accept_damaged_gets_its_card(tmp_path, cli):
     (tmp_path / "in" / "damaged.jpg").write_bytes(zeroed(good.read_bytes()))
     result, _ = cli(tmp_path / "in", "--out", tmp_path / "out", "--accept-damaged")
     assert result.exit_code == 0, result.output
+    assert "damaged.jpg (" in result.output and ", damaged input)" in result.output
     review = CliRunner().invoke(app, ["review", str(tmp_path / "out")])
     assert review.exit_code == 0 and "no pictures" not in review.output, review.output
     page = (tmp_path / "out" / "_review" / "index.html").read_text()
     assert page.count('class="file"') == 2 and "damaged.jpg" in page
+    assert page.count("damaged input, taken with --accept-damaged") == 1
 
 
 def test_review_without_a_batch_is_a_usage_error(tmp_path):
