@@ -51,6 +51,12 @@ def check_profile_out(out: Path) -> None:
         raise DustProfileError(f"--out {out} is a folder; give the profile file's path")
 
 
+def refuse_an_input(out: Path, files: Sequence[Path]) -> None:
+    """--out must not be one of the frames read (a photo may be named anything.npz)."""
+    if out.exists() and any(out.samefile(f) for f in files):
+        raise DustProfileError(f"--out {out} is one of the frames read; it would be overwritten")
+
+
 def reference_files(given: Sequence[Path]) -> list[Path]:
     """The given files, and the supported files of the given folders, evenly thinned to
     MAX_FRAMES (more add little to a median and cost memory)."""
@@ -64,6 +70,10 @@ def reference_files(given: Sequence[Path]) -> list[Path]:
             raise DustProfileError(f"{path} does not exist")
     if not files:
         raise DustProfileError("no reference frames found")
+    unique: dict[Path, Path] = {}  # each file once, however often it was named
+    for f in files:
+        unique.setdefault(f.resolve(), f)
+    files = list(unique.values())
     if len(files) > MAX_FRAMES:
         picks = np.linspace(0, len(files) - 1, MAX_FRAMES).round().astype(int)
         files = [files[i] for i in picks]
@@ -86,8 +96,10 @@ def _pixels(files: Sequence[Path], apertures: list[float]) -> Iterator[np.ndarra
 def run_dust_profile(settings: ProfileSettings) -> DustProfile:
     """Measure, write OUT atomically, return the profile (for the summary)."""
     check_profile_out(settings.out)
+    files = reference_files(settings.frames)
+    refuse_an_input(settings.out, files)
     apertures: list[float] = []
-    profile = build_profile(_pixels(reference_files(settings.frames), apertures))
+    profile = build_profile(_pixels(files, apertures))
     if apertures:
         profile = replace(profile, f_number=float(np.median(apertures)))
     atomic_write_bytes(settings.out, profile_bytes(profile))

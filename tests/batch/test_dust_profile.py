@@ -173,15 +173,23 @@ def test_learn_refuses_bad_options_and_writes_nothing(tmp_path, extra, code, say
 
 
 @pytest.mark.parametrize("learn", [False, True])
-@pytest.mark.parametrize("where", ["the reference itself", "a folder"])
+@pytest.mark.parametrize("where", ["the reference itself", "a folder", "a photo named .npz"])
 def test_an_out_that_is_not_a_profile_path_is_refused_and_the_photo_kept(
     tmp_path: Path, learn: bool, where: str
 ) -> None:
-    ref = write_rgb(tmp_path / "card.png", to_u8(grey_card(H, W)))
+    name = "card.npz" if where == "a photo named .npz" else "card.png"  # bytes decide, not names
+    ref = write_rgb(tmp_path / "card.png", to_u8(grey_card(H, W))).rename(tmp_path / name)
     before = ref.read_bytes()
-    out = ref if where == "the reference itself" else tmp_path
+    out = tmp_path if where == "a folder" else ref
     flags = ("--learn",) if learn else ()
     result = _profile_cmd(ref, *flags, "--out", out)
     assert result.exit_code == EXIT_USAGE, result.output
-    assert ".npz" in result.output or "folder" in result.output
-    assert ref.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["card.png"]
+    assert any(w in result.output for w in (".npz", "folder", "one of the frames read"))
+    assert ref.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [name]
+
+
+def test_a_reference_named_twice_is_one_frame(tmp_path: Path) -> None:
+    card = add_dust(grey_card(H, W), np.random.default_rng(0), defects=DEFECTS).dusty
+    ref = write_rgb(tmp_path / "card.png", to_u8(card))
+    result = _profile_cmd(ref, tmp_path / "." / "card.png", "--out", tmp_path / "p.npz")
+    assert result.exit_code == EXIT_OK and "from 1 frame(s)" in result.output, result.output
