@@ -185,7 +185,7 @@ def walk_folder(
     return sorted(found, key=lambda p: p.parts)
 
 
-def _check_locations(settings: BatchSettings, out: Path) -> list[str]:
+def _check_locations(settings: BatchSettings, out: Path, way_out: str) -> list[str]:
     """Refuse OUT inside/equal to an input folder (unless allowed) and inputs inside OUT."""
     if out.exists() and not out.is_dir():  # then nothing below can be said of OUT as a folder
         return [f"--out {settings.out} exists and is not a folder"]
@@ -201,8 +201,7 @@ def _check_locations(settings: BatchSettings, out: Path) -> list[str]:
                 if not settings.allow_out_inside_input:
                     errors.append(
                         f"--out {settings.out} is inside the input folder {given}: refusing "
-                        "to write into the input tree (pass --allow-out-inside-input to "
-                        "allow it; OUT is then skipped when reading)"
+                        f"to write into the input tree ({way_out})"
                     )
             elif is_within(given, out):
                 errors.append(f"input folder {given} is inside --out {settings.out}")
@@ -214,9 +213,13 @@ def _check_locations(settings: BatchSettings, out: Path) -> list[str]:
     return errors
 
 
-def check_locations(settings: BatchSettings) -> None:
-    """BatchUsageError (exit 2) for inputs and OUT that overlap (`_check_locations`)."""
-    errors = _check_locations(settings, settings.out.absolute())
+ALLOW_INSIDE = "pass --allow-out-inside-input to allow it; OUT is then skipped when reading"
+
+
+def check_locations(settings: BatchSettings, way_out: str = ALLOW_INSIDE) -> None:
+    """BatchUsageError (exit 2) for inputs and OUT that overlap (`_check_locations`); `way_out`
+    is what the message offers for an OUT inside an input (`watch` has no such option)."""
+    errors = _check_locations(settings, settings.out.absolute(), way_out)
     if errors:
         raise BatchUsageError("\n".join(errors))
 

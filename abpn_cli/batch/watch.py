@@ -48,7 +48,8 @@ class WatchSettings:
             raise BatchUsageError("abpn watch takes exactly one existing folder to watch")
         if self.interval <= 0 or self.settle < 0:
             raise BatchUsageError("--interval must be positive and --settle not negative")
-        check_locations(self.batch)  # refused now, not silently at the first arrival
+        # refused now, not silently at the first arrival
+        check_locations(self.batch, "choose an --out outside the hot folder")
 
 
 def _stamp(path: Path) -> Stamp | None:

@@ -169,6 +169,8 @@ def test_an_out_inside_the_hot_folder_is_refused_at_once(tmp_path, tiny_model_fi
     argv = ["watch", str(hot), "--out", str(hot / "out"), "--model", str(tiny_model_file)]
     result = CliRunner().invoke(app, [*argv, "--max-idle", "30"], catch_exceptions=False)
     assert result.exit_code == 2 and "inside the input folder" in result.output, result.output
+    assert "choose an --out outside the hot folder" in " ".join(result.output.split())
+    assert "--allow-out-inside-input" not in result.output  # watch has no such option
     assert sorted(p.name for p in hot.iterdir()) == ["a.png"]
 
 
