@@ -34,6 +34,7 @@ from abpn_cli.training.dust_data import DustBatch, DustSource, dust_sources, sam
 from abpn_cli.training.losses import dice_loss
 from abpn_cli.training.slim import half_widths, slim_from
 from abpn_cli.training.thumbs import load_thumbs
+from abpn_cli.training.train_settings import MIN_BATCH
 
 # The dust model's architecture: thumbnails of ~768 px (so the smallest promised spot, 0.26 %
 # of the long side, spans 2 px in I_l), slim high-resolution LAMs (they dominate the cost),
@@ -98,8 +99,8 @@ class DustTrainSettings:
             raise DustTrainError("no training photos given")
         if self.crop % 64:
             raise DustTrainError(f"crop must be a multiple of 64 (the encoder), got {self.crop}")
-        if self.batch < 2:
-            raise DustTrainError("batch must be >= 2 (BatchNorm)")
+        if self.batch < MIN_BATCH:
+            raise DustTrainError(f"batch must be >= {MIN_BATCH} (BatchNorm)")
         if not 0.0 <= self.clean_share < 1.0:
             raise DustTrainError("clean_share must be within [0, 1)")
         if not 0.0 <= self.zoom_share <= 1.0:

@@ -78,6 +78,7 @@ from abpn_cli.training.learn_models import (
 from abpn_cli.training.learn_settings import LearnSettings
 from abpn_cli.training.pair_checks import PairInfo, check_pairs
 from abpn_cli.training.train_data import ExemplarPairs
+from abpn_cli.training.train_settings import MIN_BATCH
 
 if TYPE_CHECKING:
     from abpn_cli.training.train_settings import TrainSettings
@@ -175,7 +176,9 @@ def _validate(settings: LearnSettings) -> None:
         raise LearnUsageError("--minutes must be > 0")
     if settings.steps is not None and settings.steps < 1:
         raise LearnUsageError("--steps must be >= 1")
-    for name in ("batch", "threads", "val_size"):
+    if settings.batch < MIN_BATCH:
+        raise LearnUsageError(f"--batch must be >= {MIN_BATCH} (BatchNorm)")
+    for name in ("threads", "val_size"):
         if getattr(settings, name) < 1:
             raise LearnUsageError(f"{name} must be >= 1")
     if settings.lr <= 0:

@@ -130,6 +130,8 @@ def settings_for_run(out: Path, resume: bool, given: dict[str, Any]) -> TrainSet
 
 
 # Settings that define the data stream and the network: a resumed run must keep them.
+MIN_BATCH = 2  # BatchNorm in training mode cannot normalise over a single crop
+
 RESUME_FIXED = ("photos", "pairs", "crop", "levels", "batch", "seed", "weights", "max_side")
 
 
@@ -164,7 +166,9 @@ def validate_settings(settings: TrainSettings, exemplars: bool = False) -> None:
         )
     if settings.steps is None and settings.max_seconds is None:
         raise TrainUsageError("give a number of steps or a time budget (max_seconds), or both")
-    for name in ("batch", "steps", "val_every", "checkpoint_every", "threads", "val_size"):
+    if settings.batch < MIN_BATCH:
+        raise TrainUsageError(f"batch must be >= {MIN_BATCH} (BatchNorm needs two crops a step)")
+    for name in ("steps", "val_every", "checkpoint_every", "threads", "val_size"):
         value = getattr(settings, name)
         if value is not None and value < 1:
             raise TrainUsageError(f"{name} must be >= 1")

@@ -315,6 +315,8 @@ def test_cli_usage_errors_exit_2(tmp_path: Path, pairs_dir: Path) -> None:
     (empty / "before").mkdir(parents=True)
     (empty / "after").mkdir()
     assert runner.invoke(app, ["learn", "--pairs", str(empty), "--out", "m.pt"]).exit_code == 2
+    one = runner.invoke(app, ["learn", "--pairs", str(pairs_dir), "--out", "m.pt", "--batch", "1"])
+    assert one.exit_code == 2 and "--batch must be >= 2" in one.output
 
 
 def test_cli_missing_base_model_exits_4(tmp_path: Path, pairs_dir: Path) -> None:

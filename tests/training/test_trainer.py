@@ -205,6 +205,8 @@ def test_usage_errors(photos: Path, tmp_path: Path) -> None:
         train(_settings(photos, tmp_path / "r", photos=[], pairs=photos))
     with pytest.raises(TrainUsageError, match="multiple of"):
         train(_settings(photos, tmp_path / "r", crop=96))
+    with pytest.raises(TrainUsageError, match="batch must be >= 2"):
+        train(_settings(photos, tmp_path / "r", batch=1))  # BatchNorm, not a traceback
     with pytest.raises(TrainUsageError, match="resume"):
         train(_settings(photos, tmp_path / "r", resume=True))
     with pytest.raises(TrainInitError, match="not found"):
