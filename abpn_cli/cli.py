@@ -83,7 +83,7 @@ _DUST_PROFILE = typer.Option(
 )
 
 
-@app.command()
+@app.command(short_help="Export a training checkpoint as a model file.")
 def export(
     checkpoint: Path = typer.Argument(..., help="Training checkpoint (.ckpt) to export."),
     out: Path = typer.Option(..., "--out", "-o", help="Model file to write (.pt)."),
@@ -93,10 +93,10 @@ def export(
 
     with _exits(EXPORT_EXITS):
         report = run_export(checkpoint, out)
-    Console().print(f"wrote {report.path} (sha256 {report.sha256})")
+    typer.echo(f"wrote {report.path} (sha256 {report.sha256})")  # one line, never wrapped
 
 
-@app.command()
+@app.command(short_help="Check torch, codecs, devices and the model.")
 def doctor(
     model: Path | None = typer.Option(None, "--model", help="Model file to check."),
     device: str = _DEVICE,
@@ -109,7 +109,7 @@ def doctor(
     raise typer.Exit(exit_code(checks))
 
 
-@app.command()
+@app.command(short_help="Runtime and peak memory per resolution.")
 def bench(
     model: Path | None = _MODEL,
     device: str = _DEVICE,
@@ -144,7 +144,7 @@ def bench(
     console.print(table)
 
 
-@app.command()
+@app.command(short_help="Retouch photos into OUT (resumable).")
 def retouch(
     inputs: list[Path] = typer.Argument(..., help="Photos and/or folders (walked recursively)."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder; mirrors the input tree."),
@@ -213,7 +213,7 @@ _RETOUCH_OWN = ("review_page", "cluster", "ray_address", "ray_workers")  # not B
 _WATCH_OWN = ("folder", "interval", "settle", "poll", "max_idle")
 
 
-@app.command()
+@app.command(short_help="Train or fine-tune ABPN.")
 def train(
     synthetic: list[Path] | None = typer.Option(
         None, "--synthetic", help="Folder of clean photos to add synthetic defects to (repeatable)."
@@ -257,7 +257,7 @@ def train(
     raise typer.Exit(EXIT_INTERRUPTED if report.interrupted else EXIT_OK)
 
 
-@app.command()
+@app.command(short_help="Write the offline review page of a batch.")
 def review(
     out: Path = typer.Argument(..., help="A batch's OUT folder."),
     report: Path | None = typer.Option(
@@ -275,7 +275,7 @@ def review(
     typer.echo(f"{result.page} ({result.shown} files, {result.failed} failed)")
 
 
-@app.command("dust-profile")
+@app.command("dust-profile", short_help="Measure the sensor's dust for --dust-profile.")
 def dust_profile(
     frames: list[Path] = typer.Argument(
         ...,
@@ -325,7 +325,7 @@ def dust_profile(
     )
 
 
-@app.command()
+@app.command(short_help="Retouch photos as they arrive (tethering).")
 def watch(
     folder: Path = typer.Argument(..., help="Hot folder the camera/tether software writes to."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder; mirrors the hot folder."),
@@ -365,7 +365,7 @@ def watch(
     raise typer.Exit(run_watch(settings, lambda: ConsoleUI(quiet=quiet), say))
 
 
-@app.command("train-dust")
+@app.command("train-dust", short_help="Train the dust model.")
 def train_dust_command(
     photos: Path = typer.Option(..., "--photos", help="Folder of clean training photos."),
     holdout: Path | None = typer.Option(None, "--holdout", help="Folder of held-out photos."),
@@ -405,7 +405,7 @@ def train_dust_command(
         typer.echo(summary)
 
 
-@app.command("make-evalset")
+@app.command("make-evalset", short_help="Write a held-out eval set.")
 def make_evalset(
     photos: list[Path] = typer.Option(
         ..., "--photos", help="Clean photo or folder (repeatable; folders walked, sorted)."
@@ -429,7 +429,7 @@ def make_evalset(
     )
 
 
-@app.command("eval")
+@app.command("eval", short_help="Score a model on before/after pairs.")
 def eval_command(
     pairs: Path = typer.Option(
         ..., "--pairs", help="Folder with before/, after/ and optional region/."
@@ -462,7 +462,7 @@ def eval_command(
     Console(width=None if sys.stdout.isatty() else 140).print(eval_table(result))
 
 
-@app.command()
+@app.command(short_help="Learn a retouch from a few exemplar pairs.")
 def learn(
     pairs: Path | None = typer.Option(
         None, "--pairs", help="Folder of exemplar pairs: DIR/before/<name>, DIR/after/<name>."

@@ -62,6 +62,12 @@ def test_help_lists_the_commands_in_their_order() -> None:
     assert shown == COMMANDS
 
 
+def test_help_lists_each_command_with_a_whole_summary_in_80_columns() -> None:
+    result = CliRunner().invoke(app, ["--help"], terminal_width=80)
+    commands = result.output.split("Commands:", 1)[1]
+    assert "..." not in commands and "…" not in commands
+
+
 def test_help_keeps_flags_and_paths_whole_in_80_columns() -> None:
     result = CliRunner().invoke(app, ["retouch", "--help"], terminal_width=80)
     assert result.exit_code == 0 and "…" not in result.output
