@@ -108,7 +108,7 @@ def _failed(job: Job, reason: str, seconds: float, photo: Photo | None = None) -
         error=reason,
         width=w,
         height=h,
-        bit_depth=photo.bit_depth if photo is not None else None,
+        bit_depth=photo.stored_bit_depth if photo is not None else None,
         seconds=seconds,
     )
 
@@ -270,7 +270,7 @@ def _journal_record(
         output_sha256=main.sha256,
         width=w,
         height=h,
-        bit_depth=item.photo.bit_depth,
+        bit_depth=item.photo.stored_bit_depth,
         run=ctx.run_id,
         finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         qa=qa,
@@ -290,7 +290,7 @@ def _written(item: Retouched, start: float, error: str | None = None) -> FileRes
         error=error,
         width=w,
         height=h,
-        bit_depth=item.photo.bit_depth,
+        bit_depth=item.photo.stored_bit_depth,
         seconds=item.seconds + time.perf_counter() - start,
         edit=item.edit if error is None else None,
         qa_only=item.job.qa_only,

@@ -121,5 +121,10 @@ class Photo:
         return int(self.pixels.shape[1])
 
     @property
+    def stored_bit_depth(self) -> int:
+        """The depth the file holds (a 10-bit HEIC says 10; its pixels are 16-bit here)."""
+        return self.meta.heif.bit_depth if self.meta.heif is not None else self.bit_depth
+
+    @property
     def height(self) -> int:
         return int(self.pixels.shape[0])

@@ -438,3 +438,12 @@ def test_ray_workers_without_a_cluster_is_a_usage_error(tmp_path, cli):
     result, _ = cli(tmp_path / "in", "--out", tmp_path / "out", "--ray-workers", "0")
     assert result.exit_code == 2 and "--ray-workers needs --cluster ray" in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_the_report_gives_a_10_bit_heic_its_own_depth(tmp_path, cli):
+    heif = Path(__file__).parent.parent / "data" / "heif" / "RGB_10__29x100.heif"
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "ten.heic").write_bytes(heif.read_bytes())
+    result, report = cli(tmp_path / "in", "--out", tmp_path / "out", report=tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    assert report["files"][0]["bit_depth"] == 10  # its pixels were 16-bit while retouched
