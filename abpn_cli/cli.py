@@ -146,7 +146,9 @@ def bench(
 
 @app.command(short_help="Retouch photos into OUT (resumable).")
 def retouch(
-    inputs: list[Path] = typer.Argument(..., help="Photos and/or folders (walked recursively)."),
+    inputs: list[Path] = typer.Argument(
+        ..., metavar="PHOTOS", help="Photos and/or folders (walked recursively)."
+    ),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder; mirrors the input tree."),
     model: Path | None = _MODEL,
     device: str = _DEVICE,
@@ -216,7 +218,10 @@ _WATCH_OWN = ("folder", "interval", "settle", "poll", "max_idle")
 @app.command(short_help="Train or fine-tune ABPN.")
 def train(
     synthetic: list[Path] | None = typer.Option(
-        None, "--synthetic", help="Folder of clean photos to add synthetic defects to (repeatable)."
+        None,
+        "--synthetic",
+        metavar="FOLDER",
+        help="Folder of clean photos to add synthetic defects to (repeatable).",
     ),
     pairs: Path | None = typer.Option(None, "--pairs", help="Folder of real before/after pairs."),
     out: Path = typer.Option(
@@ -279,6 +284,7 @@ def review(
 def dust_profile(
     frames: list[Path] = typer.Argument(
         ...,
+        metavar="FRAMES",
         help="Reference frame(s): a plain wall, grey card or clear sky, stopped down; with "
         "--learn, the shoot's own photos (files or folders).",
     ),
@@ -408,7 +414,10 @@ def train_dust_command(
 @app.command("make-evalset", short_help="Write a held-out eval set.")
 def make_evalset(
     photos: list[Path] = typer.Option(
-        ..., "--photos", help="Clean photo or folder (repeatable; folders walked, sorted)."
+        ...,
+        "--photos",
+        metavar="PATH",
+        help="Clean photo or folder (repeatable; folders walked, sorted).",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Eval folder: OUT/{before,after,region}."),
     size: int = typer.Option(1024, "--size", min=64, help="Side of the square pairs."),
@@ -468,10 +477,16 @@ def learn(
         None, "--pairs", help="Folder of exemplar pairs: DIR/before/<name>, DIR/after/<name>."
     ),
     before: list[Path] | None = typer.Option(
-        None, "--before", help="An exemplar's before file (repeatable, paired with --after)."
+        None,
+        "--before",
+        metavar="FILE",
+        help="An exemplar's before file (repeatable, paired with --after).",
     ),
     after: list[Path] | None = typer.Option(
-        None, "--after", help="An exemplar's after file (repeatable, same order as --before)."
+        None,
+        "--after",
+        metavar="FILE",
+        help="An exemplar's after file (repeatable, same order as --before).",
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Model file to write (.pt)."),
     base: Path | None = typer.Option(
