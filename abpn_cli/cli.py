@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.table import Table
 
@@ -31,7 +32,32 @@ from abpn_cli.exitcodes import (
 from abpn_cli.formats import FORMAT_CHOICES
 from abpn_cli.training.learn_settings import default as learn_default
 
+# the order `abpn --help` lists the commands in: the daily work first, the tools after
+COMMAND_ORDER = (
+    "retouch",
+    "review",
+    "watch",
+    "dust-profile",
+    "learn",
+    "doctor",
+    "bench",
+    "eval",
+    "make-evalset",
+    "train-dust",
+    "train",
+    "export",
+)
+
+
+class _Ordered(typer.core.TyperGroup):
+    def list_commands(self, ctx: typer.Context) -> list[str]:
+        """COMMAND_ORDER's order; a command missing from it goes last."""
+        rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
+        return sorted(self.commands, key=lambda n: rank.get(n, len(rank)))
+
+
 app = typer.Typer(
+    cls=_Ordered,
     name="abpn",
     help="Batch local retouching of ultra-high-resolution photos with ABPN.",
     no_args_is_help=True,

@@ -26,18 +26,18 @@ from tests.conftest import TINY, make_tiny_model
 from tests.factories import write_eval_pairs
 
 COMMANDS = [
-    "export",
+    "retouch",
+    "review",
+    "watch",
+    "dust-profile",
+    "learn",
     "doctor",
     "bench",
-    "retouch",
-    "train",
-    "review",
-    "dust-profile",
-    "watch",
-    "train-dust",
-    "make-evalset",
     "eval",
-    "learn",
+    "make-evalset",
+    "train-dust",
+    "train",
+    "export",
 ]
 
 
