@@ -15,7 +15,7 @@ import typer
 from typer.testing import CliRunner
 
 from abpn_cli.batch.settings import DEFAULT_SENSITIVITY, FORMAT_CHOICES, BatchSettings
-from abpn_cli.cli import app
+from abpn_cli.cli import COMMAND_ORDER, app
 from abpn_cli.engine import ModelCard, inspect_model_file
 from abpn_cli.engine.bench import DEFAULT_SIZES, parse_sizes
 from abpn_cli.training.checkpoint import Checkpoint, save_checkpoint
@@ -25,20 +25,7 @@ from abpn_cli.training.train_settings import TrainSettings
 from tests.conftest import TINY, make_tiny_model
 from tests.factories import write_eval_pairs
 
-COMMANDS = [
-    "retouch",
-    "review",
-    "watch",
-    "dust-profile",
-    "learn",
-    "doctor",
-    "bench",
-    "eval",
-    "make-evalset",
-    "train-dust",
-    "train",
-    "export",
-]
+COMMANDS = list(COMMAND_ORDER)  # the help must show exactly these, in this order
 
 
 def _params(command: str) -> dict[str, Any]:
