@@ -142,6 +142,12 @@ def start_events(folder: Path, recursive: bool, arrivals: Arrivals) -> tuple[Any
     return observer, "file-system events, polling as a fallback"
 
 
+def _tally(session: dict[Path, str]) -> str:
+    """The session's count: each file once, by how its latest round ended."""
+    ok = sum(status == "ok" for status in session.values())
+    return f"{ok} retouched, {len(session) - ok} failed in this session"
+
+
 def run_watch(
     settings: WatchSettings, ui: Callable[[], BatchUI], say: Callable[[str], None]
 ) -> int:
@@ -152,6 +158,7 @@ def run_watch(
     if not settings.poll:
         observer, how = start_events(folder, settings.batch.recursive, arrivals)
     say(f"watching by {how}")
+    session: dict[Path, str] = {}  # each file's latest ok/failed this session (the last words)
     taken: dict[Path, Stamp] = {}
     said: frozenset[Path] = frozenset()
     failed = False
@@ -171,6 +178,8 @@ def run_watch(
                     say(f"error: {outcome.message}")
                     return outcome.exit_code
                 failed |= outcome.exit_code == EXIT_FAILED
+                ended = [r for r in outcome.results if r.status in ("ok", "failed")]
+                session.update((r.input, r.status) for r in ended)
                 taken.update((p, current[p]) for p in ready)
                 last_new = time.monotonic()
             if waiting and waiting != said:
@@ -179,11 +188,12 @@ def run_watch(
             if waiting:  # a file still arriving is not idleness: it is waited for
                 last_new = time.monotonic()
             if settings.max_idle is not None and time.monotonic() - last_new > settings.max_idle:
+                say(f"stopped watching after {settings.max_idle:g} s idle: {_tally(session)}")
                 return EXIT_FAILED if failed else EXIT_OK
             arrivals.wake.wait(settings.interval)
             arrivals.wake.clear()
     except KeyboardInterrupt:
-        say("stopped watching")
+        say(f"stopped watching: {_tally(session)}")
         return EXIT_INTERRUPTED
     finally:
         if observer is not None:

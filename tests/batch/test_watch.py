@@ -157,6 +157,21 @@ def test_max_idle_waits_for_a_file_still_arriving(tmp_path, tiny_model_file):
     assert run_watch(settings, RecordingUI, said.append) == 0
     assert outputs(out) == ["late.png"]
     assert "waiting for 1 file(s) to finish arriving" in said
+    assert said[-1] == "stopped watching after 0.2 s idle: 1 retouched, 0 failed in this session"
+
+
+def test_the_last_words_count_what_the_session_retouched_and_failed(tmp_path, tiny_model_file):
+    from abpn_cli.batch import BatchSettings, RecordingUI
+    from abpn_cli.batch.watch import WatchSettings, run_watch
+
+    hot, out = tmp_path / "hot", tmp_path / "out"
+    make_photo(hot / "a.png")
+    (hot / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+    batch = BatchSettings.given(inputs=(hot,), out=out, model=tiny_model_file, device="cpu")
+    settings = WatchSettings(batch=batch, interval=0.05, settle=0.0, max_idle=0.3, poll=True)
+    said: list[str] = []
+    assert run_watch(settings, RecordingUI, said.append) == 1  # a file failed
+    assert said[-1].endswith(": 1 retouched, 1 failed in this session")
 
 
 def test_an_out_inside_the_hot_folder_is_refused_at_once(tmp_path, tiny_model_file):
