@@ -42,19 +42,18 @@ class ProfileSettings:
 PROFILE_SUFFIX = ".npz"
 
 
-def check_profile_out(out: Path) -> None:
-    """Refuse an --out that is not a .npz file path before anything is read: a photo named
-    there would be overwritten by the profile (no photo format ends in .npz)."""
+def profile_frames(out: Path, given: Sequence[Path]) -> list[Path]:
+    """The frames to read (`reference_files`), once --out is known to be a path a profile may
+    be written to: a .npz file path, not a folder, and none of the frames (a photo is known by
+    its bytes, so one may be named x.npz). Checked before any pixel is decoded."""
     if out.suffix.lower() != PROFILE_SUFFIX:
         raise DustProfileError(f"--out {out} must end in {PROFILE_SUFFIX} (a dust profile file)")
     if out.is_dir():
         raise DustProfileError(f"--out {out} is a folder; give the profile file's path")
-
-
-def refuse_an_input(out: Path, files: Sequence[Path]) -> None:
-    """--out must not be one of the frames read (a photo may be named anything.npz)."""
+    files = reference_files(given)
     if out.exists() and any(out.samefile(f) for f in files):
         raise DustProfileError(f"--out {out} is one of the frames read; it would be overwritten")
+    return files
 
 
 def reference_files(given: Sequence[Path]) -> list[Path]:
@@ -95,11 +94,8 @@ def _pixels(files: Sequence[Path], apertures: list[float]) -> Iterator[np.ndarra
 
 def run_dust_profile(settings: ProfileSettings) -> DustProfile:
     """Measure, write OUT atomically, return the profile (for the summary)."""
-    check_profile_out(settings.out)
-    files = reference_files(settings.frames)
-    refuse_an_input(settings.out, files)
     apertures: list[float] = []
-    profile = build_profile(_pixels(files, apertures))
+    profile = build_profile(_pixels(profile_frames(settings.out, settings.frames), apertures))
     if apertures:
         profile = replace(profile, f_number=float(np.median(apertures)))
     atomic_write_bytes(settings.out, profile_bytes(profile))

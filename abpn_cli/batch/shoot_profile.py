@@ -26,12 +26,7 @@ import numpy as np
 
 from abpn_cli.batch.dustmap import FrameSpots, RecurringSpot, recurring_spots, reference_size
 from abpn_cli.batch.fsutil import atomic_write_bytes
-from abpn_cli.batch.sensor_profile import (
-    PROFILE_EXITS,
-    check_profile_out,
-    reference_files,
-    refuse_an_input,
-)
+from abpn_cli.batch.sensor_profile import PROFILE_EXITS, profile_frames
 from abpn_cli.engine import EngineError, RetouchOptions, load_model, retouch
 from abpn_cli.engine.dustprofile import (
     DustProfile,
@@ -187,10 +182,7 @@ def _frames(files: Sequence[Path], settings: LearnSettings):
 def run_learn_profile(settings: LearnSettings) -> LearnOutcome:
     """Run the model over the shoot's frames (evenly thinned to MAX_FRAMES), learn the
     profile from the frames of its most common size, write OUT atomically."""
-    check_profile_out(settings.out)
-    files = reference_files(settings.frames)
-    refuse_an_input(settings.out, files)
-    frames, skipped = _frames(files, settings)
+    frames, skipped = _frames(profile_frames(settings.out, settings.frames), settings)
     if frames:
         size = reference_size([f.spots for _, _, f in frames])
         for path, _, f in frames:
